@@ -1,0 +1,2 @@
+"""pyrunc: a runc-compatible OCI runtime written in Python."""
+__version__ = "0.1.0"
