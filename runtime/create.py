@@ -1,0 +1,287 @@
+"""The parent side of ``create``: plan, state dir, cgroup, fork the init, wait for READY.
+
+The parent joins the init to its cgroup while the init sets up (the first v1 cgroup.procs
+write costs ~10 ms of RCU grace period), runs the runtime-namespace hooks when asked, then
+writes state.json and the pid file and exits so the init is re-parented to the caller.
+"""
+import os
+import time
+
+from . import linux as L
+from . import log, plan, state, sync
+from .errors import EXISTS, Error
+from .jsonlite import JSONError, load_file
+
+
+class Created:
+    __slots__ = ("pid", "container")
+
+    def __init__(self, pid: int, container: state.Container) -> None:
+        self.pid, self.container = pid, container
+
+
+def load_config(bundle: str) -> dict:
+    from pyrunc.spec.validate import SpecError, validate_config
+    try:
+        cfg = load_file(bundle + "/config.json")
+    except FileNotFoundError:
+        raise Error(f"JSON specification file config.json not found in {bundle}") from None
+    except JSONError as e:
+        raise Error(f"config.json: {e}") from None
+    try:
+        return validate_config(cfg)
+    except SpecError as e:
+        raise Error(f"config.json: {e}") from None
+
+
+def create(gopts, cid: str, bundle: str, opts, for_run: bool = False) -> Created:
+    t0 = time.perf_counter()
+    state.validate_id(cid)
+    bundle = os.path.abspath(bundle or ".")
+    cfg = load_config(bundle)
+    pl = plan.build(cfg, bundle, cid, no_pivot=bool(opts.no_pivot))
+    _check_terminal(pl, opts, for_run)
+    _check_lsm(pl.process)
+    if not os.path.isdir(pl.rootfs):
+        raise Error(f"root.path: rootfs ({pl.rootfs}) does not exist")
+    for w in pl.process.unknown_caps:
+        log.warning(f"unknown capability {w!r}, ignored")
+    log.debug(f"plan ready in {log.elapsed_ms(t0)}")
+
+    root = gopts.root
+    os.makedirs(root, 0o700, exist_ok=True)
+    sdir = state.state_dir(root, cid)
+    try:
+        os.mkdir(sdir, 0o711)
+    except FileExistsError:
+        raise Error(EXISTS) from None
+    lock_fd = state.lock(sdir)
+    undo = _Undo(sdir)
+    try:
+        return _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run)
+    except BaseException:
+        undo.run()
+        raise
+    finally:
+        os.close(lock_fd)
+
+
+class _Undo:
+    """What a failed create must take back: the init, the cgroup, the state dir."""
+
+    def __init__(self, sdir: str) -> None:
+        self.sdir, self.pids, self.cgroup = sdir, [], None
+
+    def run(self) -> None:
+        for pid in self.pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        if self.cgroup is not None:
+            try:
+                self.cgroup.destroy()
+            except Exception as e:  # best effort; the original error is what the caller sees
+                log.warning(f"cleanup of cgroup failed: {e}")
+        state.remove_dir(self.sdir)
+
+
+def _check_terminal(pl: plan.Plan, opts, for_run: bool) -> None:
+    detach = (not for_run) or bool(opts.detach)
+    if pl.process.terminal and detach and not opts.console_socket:
+        raise Error("cannot allocate tty if runc will detach without setting console socket")
+    if opts.console_socket and (not pl.process.terminal or not detach):
+        raise Error("cannot use console socket if runc will not detach or allocate tty")
+
+
+def _check_lsm(proc: plan.Process) -> None:
+    if proc.apparmor and not os.path.isdir("/sys/kernel/security/apparmor"):
+        raise Error("process.apparmorProfile: apparmor is not enabled on this host")
+    if proc.selinux and not os.path.isdir("/sys/fs/selinux"):
+        raise Error("process.selinuxLabel: selinux is not enabled on this host")
+
+
+def _connect(path: str):
+    import _socket
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise Error(f"failed to connect to console socket {path}: {(e.strerror or str(e)).lower()}") from None
+    return s
+
+
+def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run) -> Created:
+    from .cgroups import CgroupError, new_manager
+    try:
+        cg = new_manager(pl.cgroups_path, cid, pl.resources, systemd=bool(gopts.systemd_cgroup))
+        undo.cgroup = cg
+        cg.create()
+        if pl.resources:
+            cg.set_resources(pl.resources)
+    except CgroupError as e:
+        raise Error(str(e)) from None
+    log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
+
+    seccomp_prog = None
+    if pl.seccomp:
+        from .seccomp import SeccompError, compile_filter
+        try:
+            seccomp_prog = compile_filter(pl.seccomp, gopts.root + "/.seccomp-cache")
+        except SeccompError as e:
+            raise Error(str(e)) from None
+
+    fifo = sdir + "/" + state.FIFO
+    os.mkfifo(fifo, 0o600)
+    fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+    console = opts.console_conn or (_connect(opts.console_socket) if opts.console_socket else None)
+    parent_chan, child_chan = sync.pair()
+    preserve = _preserved_fds(opts)
+
+    userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
+    restore = [] if userns_stage else _enter_pid_time(pl)
+    if for_run and not opts.detach:
+        L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
+    pid = os.fork()
+    if pid == 0:
+        parent_chan.close()
+        from .init import child_entry
+        child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve)
+    undo.pids.append(pid)
+    for fd, nstype in restore:
+        L.setns(fd, nstype)
+        os.close(fd)
+    child_chan.close()
+    os.close(fifo_fd)
+    if console is not None:
+        console.close()
+    log.debug(f"forked init {pid} at {log.elapsed_ms(t0)}")
+
+    try:
+        cg.apply(pid)
+    except Exception as e:
+        raise Error(f"unable to apply cgroup configuration: {e}") from None
+    sync.send(parent_chan, sync.CGROUP_JOINED)
+    log.debug(f"cgroup joined at {log.elapsed_ms(t0)}")
+    init_pid = _wait_ready(parent_chan, pl, pid, cid, bundle, undo)
+    parent_chan.close()
+    log.debug(f"init ready at {log.elapsed_ms(t0)}")
+
+    data = {"id": cid, "pid": init_pid, "pid_start": state.proc_start_time(init_pid), "bundle": bundle,
+            "rootfs": pl.rootfs, "created": state.rfc3339_nano(time.time_ns()),
+            "ociVersion": cfg.get("ociVersion", "1.3.0"), "annotations": pl.annotations,
+            "cgroup": cg.save(), "userns": userns_stage}
+    hooks = {k: pl.hooks[k] for k in ("poststart", "poststop") if pl.hooks.get(k)}
+    if hooks:
+        data["hooks"] = hooks
+    c = state.Container(gopts.root, cid, data)
+    c.save()
+    if opts.pid_file:
+        state.write_pid_file(opts.pid_file, init_pid)
+    log.debug(f"create done in {log.elapsed_ms(t0)}")
+    return Created(init_pid, c)
+
+
+def _preserved_fds(opts) -> int:
+    n = opts.preserve_fds or 0
+    listen = os.environ.get("LISTEN_FDS")
+    if listen and listen.isdigit():
+        n += int(listen)
+    for fd in range(3, 3 + n):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise Error(f"preserve-fds: fd {fd} is not open") from None
+        os.set_inheritable(fd, True)
+    return n
+
+
+def _enter_pid_time(pl: plan.Plan) -> list[tuple[int, int]]:
+    """Create/join the pid and time namespaces for our children only; return how to come back."""
+    restore = []
+    joins = dict(pl.ns_join)
+    for t, flag in (("pid", L.CLONE_NEWPID), ("time", L.CLONE_NEWTIME)):
+        if t in joins or pl.ns_new & flag:
+            restore.append((os.open(f"/proc/self/ns/{t}", os.O_RDONLY | os.O_CLOEXEC), flag))
+    for t in ("pid", "time"):
+        if t in joins:
+            fd = os.open(joins[t], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                L.setns(fd, L.NS_FLAGS[t])
+            except OSError as e:
+                if e.errno == 22:
+                    raise Error(f"linux.namespaces: {joins[t]} is not a {t} namespace") from None
+                raise
+            finally:
+                os.close(fd)
+    flags = pl.ns_new & (L.CLONE_NEWPID | L.CLONE_NEWTIME)
+    if flags:
+        L.unshare(flags)
+        if flags & L.CLONE_NEWTIME:
+            from .init import write_time_offsets
+            write_time_offsets(pl.time_offsets)
+    return restore
+
+
+def _wait_ready(chan, pl: plan.Plan, pid: int, cid: str, bundle: str, undo: _Undo) -> int:
+    """Serve the init's requests until READY; return the pid of the final init."""
+    init_pid = pid
+    while True:
+        try:
+            tag, payload, fds = sync.recv(chan)
+        except sync.ChannelClosed:
+            raise Error("container init exited unexpectedly") from None
+        if tag == sync.READY:
+            return init_pid
+        if tag == sync.ERROR:
+            raise Error("unable to start container process: " + payload.decode(errors="replace"))
+        if tag == sync.USERNS_READY:
+            _write_id_maps(pid, pl)
+            sync.send(chan, sync.MAPS_WRITTEN)
+        elif tag == sync.INIT_PID:
+            init_pid = int(payload)
+            undo.pids.append(init_pid)
+            try:
+                os.waitpid(pid, 0)  # the user-ns stage exits right after forking the init
+            except ChildProcessError:
+                pass
+        elif tag == sync.RUN_HOOKS:
+            from .hooks import run_hooks
+            st = {"ociVersion": "1.3.0", "id": cid, "status": "creating", "pid": init_pid, "bundle": bundle}
+            if pl.annotations:
+                st["annotations"] = pl.annotations
+            for name in ("prestart", "createRuntime"):
+                if pl.hooks.get(name):
+                    run_hooks(pl.hooks[name], name, st)
+            sync.send(chan, sync.HOOKS_DONE)
+        elif tag == sync.SECCOMP_FD:
+            _send_seccomp_listener(pl, fds, init_pid, cid, bundle)
+        else:
+            raise Error(f"unexpected message {tag!r} from container init")
+
+
+def _write_id_maps(pid: int, pl: plan.Plan) -> None:
+    def fmt(maps):
+        return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+    try:
+        with open(f"/proc/{pid}/uid_map", "w") as f:
+            f.write(fmt(pl.uid_maps))
+        with open(f"/proc/{pid}/gid_map", "w") as f:
+            f.write(fmt(pl.gid_maps))
+    except OSError as e:
+        raise Error(f"linux.uidMappings: writing id maps failed: {e.strerror}") from None
+
+
+def _send_seccomp_listener(pl: plan.Plan, fds: list[int], pid: int, cid: str, bundle: str) -> None:
+    from .seccomp import send_listener
+    st = {"ociVersion": "1.3.0", "id": cid, "status": "creating", "pid": pid, "bundle": bundle}
+    try:
+        send_listener(pl.seccomp["listenerPath"], fds[0], st, pl.seccomp.get("listenerMetadata", ""))
+    finally:
+        for fd in fds:
+            os.close(fd)

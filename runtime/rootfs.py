@@ -1,0 +1,331 @@
+"""Kernel-touching rootfs setup: mounts resolved inside the rootfs, devices, pivot_root, masking.
+
+Every mount target is resolved with openat2(RESOLVE_IN_ROOT) from an fd of the rootfs and the
+mount is made on ``/proc/self/fd/N`` of the resolved fd, so a symlink planted in the rootfs (to
+``/``, ``..`` or a host path) can never redirect a mount outside it (CVE-2021-30465 class).
+"""
+import os
+import stat
+
+from . import linux as L
+from .plan import DEFAULT_DEVICES, Mount, Plan
+
+O_PATH = os.O_PATH
+_IN_ROOT = L.RESOLVE_IN_ROOT | L.RESOLVE_NO_MAGICLINKS
+
+
+def _fdpath(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def resolve(root_fd: int, path: str, flags: int = O_PATH) -> int:
+    return L.openat2(root_fd, path.lstrip("/") or ".", flags, _IN_ROOT)
+
+
+def ensure(root_fd: int, path: str, as_file: bool = False, mode: int = 0o755) -> int:
+    """O_PATH fd of ``path`` inside the root, creating missing parts (dirs; last part a file if asked)."""
+    try:
+        return resolve(root_fd, path)
+    except FileNotFoundError:
+        pass
+    parts = [p for p in path.split("/") if p and p != "."]
+    cur = os.dup(root_fd)
+    try:
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                nxt = L.openat2(cur, name, O_PATH, _IN_ROOT)
+            except FileNotFoundError:
+                if name == "..":
+                    raise
+                if last and as_file:
+                    fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=cur)
+                    os.close(fd)
+                else:
+                    try:
+                        os.mkdir(name, mode, dir_fd=cur)
+                    except FileExistsError:
+                        pass
+                nxt = L.openat2(cur, name, O_PATH, _IN_ROOT)
+            os.close(cur)
+            cur = nxt
+        return cur
+    except BaseException:
+        os.close(cur)
+        raise
+
+
+def _is_dir_source(src: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(src).st_mode)
+    except FileNotFoundError:
+        raise OSError(2, f"mount source {src!r} does not exist", src) from None
+
+
+def mount_one(root_fd: int, m: Mount) -> None:
+    """Mount ``m`` inside the root; bind options are applied with a remount like runc does."""
+    if m.bind:
+        as_file = not _is_dir_source(m.source)
+    else:
+        as_file = False
+    tfd = ensure(root_fd, m.destination, as_file=as_file)
+    try:
+        target = _fdpath(tfd)
+        if m.bind:
+            L.mount(m.source, target, None, L.MS_BIND | (m.flags & L.MS_REC), None)
+            extra = m.flags & ~(L.MS_BIND | L.MS_REC | L.MS_REMOUNT)
+            if extra:
+                # re-resolve: the fd still names the covered directory, the new mount is on top
+                nfd = resolve(root_fd, m.destination)
+                try:
+                    _remount_bind(_fdpath(nfd), extra)
+                finally:
+                    os.close(nfd)
+        else:
+            L.mount(m.source, target, m.type, m.flags, m.data)
+        if m.propagation or m.attr_set or m.attr_clr:
+            nfd = resolve(root_fd, m.destination)
+            try:
+                for p in m.propagation:
+                    L.mount(None, _fdpath(nfd), None, p, None)
+                if m.attr_set or m.attr_clr:
+                    L.mount_setattr(nfd, m.attr_set, m.attr_clr, recursive=True)
+            finally:
+                os.close(nfd)
+    finally:
+        os.close(tfd)
+
+
+def _remount_bind(target: str, flags: int) -> None:
+    try:
+        L.mount(None, target, None, L.MS_BIND | L.MS_REMOUNT | flags, None)
+    except PermissionError:
+        # locked flags of the source mount must be kept (e.g. inside a user namespace)
+        st = os.statvfs(target)
+        L.mount(None, target, None, L.MS_BIND | L.MS_REMOUNT | flags | (st.f_flag & 0x1f), None)
+
+
+def prepare_root(pl: Plan) -> int:
+    """Make mount propagation private/slave, bind the rootfs on itself; return an fd of it."""
+    L.mount(None, "/", None, L.MS_SLAVE | L.MS_REC, None)
+    L.mount(pl.rootfs, pl.rootfs, None, L.MS_BIND | L.MS_REC, None)
+    return os.open(pl.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def create_devices(root_fd: int, pl: Plan, in_userns: bool) -> None:
+    """Default devices, /dev links and linux.devices: mknod, or bind from the host in a user ns."""
+    if pl.default_devices:
+        for path, major, minor in DEFAULT_DEVICES:
+            _make_device(root_fd, path, stat.S_IFCHR, major, minor, 0o666, 0, 0, in_userns)
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")):
+            dfd = ensure(root_fd, "/dev")
+            try:
+                os.symlink(target, name, dir_fd=dfd)
+            except FileExistsError:
+                pass
+            finally:
+                os.close(dfd)
+        if os.path.exists("/proc/kcore"):
+            dfd = ensure(root_fd, "/dev")
+            try:
+                os.symlink("/proc/kcore", "core", dir_fd=dfd)
+            except FileExistsError:
+                pass
+            finally:
+                os.close(dfd)
+    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    for d in pl.devices:
+        _make_device(root_fd, d.path, kinds[d.kind], d.major, d.minor, d.mode, d.uid, d.gid, in_userns)
+
+
+def _make_device(root_fd: int, path: str, kind: int, major: int, minor: int, mode: int, uid: int, gid: int,
+                 in_userns: bool) -> None:
+    parent, _, name = path.rpartition("/")
+    pfd = ensure(root_fd, parent or "/")
+    try:
+        if in_userns and kind != stat.S_IFIFO:
+            fd = ensure(pfd, name, as_file=True)
+            try:
+                L.mount(path, _fdpath(fd), None, L.MS_BIND, None)
+            finally:
+                os.close(fd)
+            return
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise OSError(21, f"device path {path} is a directory", path) from None
+        os.mknod(name, kind | (mode & 0o7777), os.makedev(major, minor), dir_fd=pfd)
+        # mknod applies the umask; set the exact mode and owner without following links
+        fd = L.openat2(pfd, name, O_PATH, _IN_ROOT | L.RESOLVE_NO_SYMLINKS)
+        try:
+            os.chmod(_fdpath(fd), mode & 0o7777)
+            os.chown(_fdpath(fd), uid, gid)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(pfd)
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    """Switch the process root to the rootfs; the old root is detached (or moved over with chroot)."""
+    dfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(dfd)
+        if no_pivot:
+            L.mount(rootfs, "/", None, L.MS_MOVE, None)
+            os.chroot(".")
+        else:
+            L.pivot_root(".", ".")
+            L.umount2(".", L.MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(dfd)
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Hide paths after pivot_root: /dev/null over files, an empty read-only tmpfs over dirs."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in paths:
+            try:
+                fd = resolve(root, p)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    L.mount("tmpfs", _fdpath(fd), "tmpfs", L.MS_RDONLY, None)
+                else:
+                    L.mount("/dev/null", _fdpath(fd), None, L.MS_BIND, None)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)
+
+
+def readonly_paths(paths: list[str]) -> None:
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in paths:
+            try:
+                fd = resolve(root, p)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                L.mount(_fdpath(fd), _fdpath(fd), None, L.MS_BIND | L.MS_REC, None)
+            finally:
+                os.close(fd)
+            fd = resolve(root, p)
+            try:
+                _remount_bind(_fdpath(fd), L.MS_RDONLY | L.MS_REC)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)
+
+
+def readonly_root() -> None:
+    _remount_bind("/", L.MS_RDONLY)
+
+
+def setup_console(console_sock, size: tuple[int, int] | None) -> int:
+    """Open a pty on the container's devpts, send the master to the caller, return the slave fd."""
+    master = os.open("/dev/pts/ptmx" if os.path.exists("/dev/pts/ptmx") else "/dev/ptmx",
+                     os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        n = L.pty_unlock(master)
+        slave_path = f"/dev/pts/{n}"
+        slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        if size and size[0] and size[1]:
+            L.set_winsize(master, size[0], size[1])
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            cfd = ensure(root, "/dev/console", as_file=True)
+            try:
+                L.mount(slave_path, _fdpath(cfd), None, L.MS_BIND, None)
+            finally:
+                os.close(cfd)
+        finally:
+            os.close(root)
+        from . import sync
+        sync.send(console_sock, slave_path.encode()[:1], slave_path.encode()[1:], (master,))
+        return slave
+    finally:
+        os.close(master)
+
+
+def _cgroup_mounts() -> list[tuple[str, str, str, str]]:
+    """Host cgroup mounts as (mountpoint, root, fstype, super options) from mountinfo."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, rfields = left.split(), right.split()
+            if rfields[0] in ("cgroup", "cgroup2") and fields[4].startswith("/sys/fs/cgroup"):
+                out.append((fields[4], fields[3], rfields[0], rfields[2]))
+    return out
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller-set (as in /proc/self/cgroup) -> our cgroup path; "" key is the v2 path."""
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _hid, ctrls, path = line.rstrip("\n").split(":", 2)
+            out[ctrls] = path
+    return out
+
+
+def mount_cgroup(root_fd: int, m: Mount) -> None:
+    """``type: cgroup``: the container's own cgroup dirs under the destination, like runc.
+
+    cgroup v2 only: bind of our cgroup2 dir. v1/hybrid: a tmpfs with one bind per hierarchy.
+    """
+    mounts = _cgroup_mounts()
+    own = _own_cgroups()
+    flags = m.flags & ~L.MS_BIND
+    if len(mounts) == 1 and mounts[0][2] == "cgroup2":
+        sub = Mount()
+        sub.destination, sub.source, sub.type, sub.bind = m.destination, _cg_source(mounts[0], own), "none", True
+        sub.flags, sub.data, sub.propagation, sub.attr_set, sub.attr_clr = flags | L.MS_BIND | L.MS_REC, None, [], 0, 0
+        sub.special = set()
+        mount_one(root_fd, sub)
+        return
+    tfd = ensure(root_fd, m.destination)
+    try:
+        L.mount("tmpfs", _fdpath(tfd), "tmpfs", flags & ~L.MS_RDONLY, "mode=755")
+    finally:
+        os.close(tfd)
+    for mp in mounts:
+        if mp[0] == "/sys/fs/cgroup":
+            continue
+        sub = Mount()
+        sub.destination = m.destination.rstrip("/") + "/" + mp[0].rsplit("/", 1)[1]
+        sub.source, sub.type, sub.bind = _cg_source(mp, own), "none", True
+        sub.flags, sub.data, sub.propagation, sub.attr_set, sub.attr_clr = flags | L.MS_BIND | L.MS_REC, None, [], 0, 0
+        sub.special = set()
+        mount_one(root_fd, sub)
+    if flags & L.MS_RDONLY:
+        nfd = resolve(root_fd, m.destination)
+        try:
+            L.mount(None, _fdpath(nfd), None, L.MS_REMOUNT | flags, "mode=755")
+        finally:
+            os.close(nfd)
+
+
+def _cg_source(mp: tuple[str, str, str, str], own: dict[str, str]) -> str:
+    mountpoint, mroot, fstype, sopts = mp
+    if fstype == "cgroup2":
+        path = own.get("", "/")
+    else:
+        opts = set(sopts.split(","))
+        path = "/"
+        for ctrls, p in own.items():
+            if ctrls and set(ctrls.split(",")) <= opts:
+                path = p
+                break
+    rel = path[len(mroot):] if mroot != "/" and path.startswith(mroot) else path
+    src = mountpoint + rel
+    return src if os.path.isdir(src) else mountpoint

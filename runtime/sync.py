@@ -1,0 +1,72 @@
+"""Typed messages between the runtime (parent) and the container's init stages.
+
+One SOCK_SEQPACKET socketpair: every send is one message, a one-byte tag plus payload, with
+optional fds. ``_socket`` is used directly because ``socket.py`` imports enum (slow).
+"""
+import array
+import _socket
+
+# child -> parent
+USERNS_READY = b"U"      # user namespace created: write the id maps
+INIT_PID = b"P"          # (user-ns path) pid of the final init, decimal
+RUN_HOOKS = b"H"         # mounts done, before pivot_root: run prestart/createRuntime hooks
+SECCOMP_FD = b"S"        # the seccomp notify listener fd (SCM_RIGHTS)
+READY = b"R"             # setup done, about to block on the start handshake
+ERROR = b"E"             # payload: one-line message
+# parent -> child
+MAPS_WRITTEN = b"u"
+CGROUP_JOINED = b"c"
+HOOKS_DONE = b"h"
+CONTINUE = b"g"
+
+_SCM_RIGHTS = 1
+_SOL_SOCKET = 1
+
+
+class ChannelClosed(Exception):
+    """The other side exited without a message."""
+
+
+def pair() -> tuple[_socket.socket, _socket.socket]:
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+
+
+def send(sock, tag: bytes, payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
+    if fds:
+        sock.sendmsg([tag + payload], [(_SOL_SOCKET, _SCM_RIGHTS, array.array("i", fds).tobytes())])
+    else:
+        sock.send(tag + payload)
+
+
+def recv(sock) -> tuple[bytes, bytes, list[int]]:
+    """Next message as (tag, payload, fds); raise ChannelClosed at EOF."""
+    data, anc, _flags, _addr = sock.recvmsg(65536, 64)
+    if not data:
+        raise ChannelClosed()
+    fds: list[int] = []
+    for level, kind, blob in anc:
+        if level == _SOL_SOCKET and kind == _SCM_RIGHTS:
+            a = array.array("i")
+            a.frombytes(blob[: len(blob) - len(blob) % a.itemsize])
+            fds.extend(a)
+    return data[:1], data[1:], fds
+
+
+def expect(sock, tag: bytes) -> bytes:
+    """Wait for ``tag``; an ERROR message or EOF raises."""
+    got, payload, _ = recv(sock)
+    if got == ERROR:
+        raise ChannelClosed(payload.decode(errors="replace"))
+    if got != tag:
+        raise ChannelClosed(f"protocol error: expected {tag!r}, got {got!r}")
+    return payload
+
+
+def send_fd_with_payload(path: str, fd: int, payload: bytes) -> None:
+    """Connect to a unix stream socket and pass ``fd`` (the console-socket protocol)."""
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        s.connect(path)
+        send(s, payload[:1], payload[1:], (fd,))
+    finally:
+        s.close()
