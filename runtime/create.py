@@ -58,7 +58,7 @@ def create(gopts, cid: str, bundle: str, opts, for_run: bool = False) -> Created
     lock_fd = state.lock(sdir)
     undo = _Undo(sdir)
     try:
-        return _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run)
+        return _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd)
     except BaseException:
         undo.run()
         raise
@@ -116,7 +116,7 @@ def _connect(path: str):
     return s
 
 
-def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run) -> Created:
+def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd) -> Created:
     from .cgroups import CgroupError, new_manager
     try:
         cg = new_manager(pl.cgroups_path, cid, pl.resources, systemd=bool(gopts.systemd_cgroup))
@@ -149,6 +149,7 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run) -
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
     pid = os.fork()
     if pid == 0:
+        os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
         from .init import child_entry
         child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve)
