@@ -105,14 +105,14 @@ def _check_lsm(proc: plan.Process) -> None:
         raise Error("process.selinuxLabel: selinux is not enabled on this host")
 
 
-def _connect(path: str):
+def _connect(path: str, what: str = "console socket"):
     import _socket
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         s.connect(path)
     except OSError as e:
         s.close()
-        raise Error(f"failed to connect to console socket {path}: {(e.strerror or str(e)).lower()}") from None
+        raise Error(f"failed to connect to {what} {path}: {(e.strerror or str(e)).lower()}") from None
     return s
 
 
@@ -140,6 +140,9 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     os.mkfifo(fifo, 0o600)
     fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
     console = opts.console_conn or (_connect(opts.console_socket) if opts.console_socket else None)
+    listener = None
+    if seccomp_prog is not None and seccomp_prog.has_notify:
+        listener = _connect(pl.seccomp["listenerPath"], "seccomp listener")
     parent_chan, child_chan = sync.pair()
     preserve = _preserved_fds(opts)
 
@@ -152,7 +155,7 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
         os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
         from .init import child_entry
-        child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve)
+        child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve, listener)
     undo.pids.append(pid)
     for fd, nstype in restore:
         L.setns(fd, nstype)
@@ -161,6 +164,8 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     os.close(fifo_fd)
     if console is not None:
         console.close()
+    if listener is not None:
+        listener.close()
     log.debug(f"forked init {pid} at {log.elapsed_ms(t0)}")
 
     try:
@@ -260,8 +265,6 @@ def _wait_ready(chan, pl: plan.Plan, pid: int, cid: str, bundle: str, undo: _Und
                 if pl.hooks.get(name):
                     run_hooks(pl.hooks[name], name, st)
             sync.send(chan, sync.HOOKS_DONE)
-        elif tag == sync.SECCOMP_FD:
-            _send_seccomp_listener(pl, fds, init_pid, cid, bundle)
         else:
             raise Error(f"unexpected message {tag!r} from container init")
 
@@ -276,13 +279,3 @@ def _write_id_maps(pid: int, pl: plan.Plan) -> None:
             f.write(fmt(pl.gid_maps))
     except OSError as e:
         raise Error(f"linux.uidMappings: writing id maps failed: {e.strerror}") from None
-
-
-def _send_seccomp_listener(pl: plan.Plan, fds: list[int], pid: int, cid: str, bundle: str) -> None:
-    from .seccomp import send_listener
-    st = {"ociVersion": "1.3.0", "id": cid, "status": "creating", "pid": pid, "bundle": bundle}
-    try:
-        send_listener(pl.seccomp["listenerPath"], fds[0], st, pl.seccomp.get("listenerMetadata", ""))
-    finally:
-        for fd in fds:
-            os.close(fd)

@@ -19,13 +19,13 @@ class InitError(Exception):
 
 
 def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns_stage: bool,
-                preserve: int) -> None:
+                preserve: int, listener=None) -> None:
     """Entry after fork; never returns."""
     code = 1
     try:
         if userns_stage:
             _userns_stage(pl, chan)
-        _init(pl, chan, fifo_fd, console_sock, seccomp_prog, preserve)
+        _init(pl, chan, fifo_fd, console_sock, Seccomp(seccomp_prog, listener, pl), preserve)
     except BaseException as e:  # report anything, then die; the parent cleans up
         try:
             sync.send(chan, sync.ERROR, _describe(e).encode())
@@ -91,7 +91,31 @@ def _setns_checked(fd: int, ns_type: str, path: str) -> None:
         raise InitError(f"linux.namespaces: joining {ns_type} namespace {path}: {e.strerror}") from None
 
 
-def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, preserve: int) -> None:
+class Seccomp:
+    """The compiled filter plus, for SCMP_ACT_NOTIFY, the connected listener socket."""
+    __slots__ = ("prog", "listener", "state", "metadata")
+
+    def __init__(self, prog, listener, pl: Plan) -> None:
+        self.prog, self.listener = prog, listener
+        self.state = None
+        self.metadata = (pl.seccomp or {}).get("listenerMetadata", "")
+        if prog is not None and listener is not None:
+            self.state = _hook_state(pl, "creating")
+            self.state["pid"] = int(os.readlink("/proc/self"))  # host pid, while /proc is the host's
+
+    def load(self) -> None:
+        if self.prog is None:
+            return
+        from .seccomp import load
+        fd = load(self.prog)
+        if self.listener is not None and fd >= 0:
+            from .seccomp import send_listener
+            send_listener("", fd, self.state, self.metadata, sock=self.listener)
+            self.listener.close()
+            os.close(fd)
+
+
+def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, preserve: int) -> None:
     in_userns = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
     if not in_userns:
         L.prctl(L.PR_SET_DUMPABLE, 0)
@@ -186,7 +210,7 @@ def _preimport(pl: Plan, seccomp_prog) -> None:
         import resource  # noqa: F401
     if pl.hooks.get("startContainer"):
         from . import hooks  # noqa: F401
-    if seccomp_prog is not None:
+    if seccomp_prog.prog is not None:
         from . import seccomp  # noqa: F401
 
 
@@ -249,9 +273,8 @@ def find_executable(proc: Process) -> str:
 
 def finalize_and_exec(proc: Process, exe: str, seccomp_prog, preserve: int, last_cap: int) -> None:
     """User, capabilities, no_new_privs, seccomp, fds, cwd, then execve. Never returns."""
-    if seccomp_prog is not None and not proc.no_new_privs:
-        from .seccomp import load  # needs CAP_SYS_ADMIN without no_new_privs: load while still root
-        load(seccomp_prog)
+    if not proc.no_new_privs:
+        seccomp_prog.load()  # needs CAP_SYS_ADMIN without no_new_privs: load while still root
     set_user_and_caps(proc, last_cap)
     if proc.no_new_privs:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
@@ -266,9 +289,8 @@ def finalize_and_exec(proc: Process, exe: str, seccomp_prog, preserve: int, last
         k, _, v = kv.partition("=")
         env[k] = v
     L.close_range(3 + preserve, 0xFFFFFFFF, L.CLOSE_RANGE_CLOEXEC)
-    if seccomp_prog is not None and proc.no_new_privs:
-        from .seccomp import load
-        load(seccomp_prog)
+    if proc.no_new_privs:
+        seccomp_prog.load()
     os.execve(exe, proc.args, env)
 
 

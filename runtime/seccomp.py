@@ -14,6 +14,7 @@ import os
 import sys
 
 from _blake2 import blake2b
+from .jsonlite import dumps
 
 __all__ = [
     "SeccompError", "Program", "compile_filter", "load", "send_listener", "features",
@@ -528,11 +529,12 @@ def load(program: Program) -> int:
 
 # --- seccomp agent hand-off -------------------------------------------------------------------------
 
-def send_listener(listener_path: str, fd: int, state: dict, metadata: str) -> None:
+def send_listener(listener_path: str, fd: int, state: dict, metadata: str, sock=None) -> None:
     """Send the runtime-spec "container process state" + the listener fd to the seccomp agent.
 
     One connection, one sendmsg carrying the JSON and SCM_RIGHTS [fd], then close (as runc).
     ``state`` is the OCI state object of the container (status "creating" at create time).
+    ``sock``: an already connected socket (the init, after pivot_root, cannot reach the path).
     """
     import _socket  # not the ``socket`` module: its enum import costs ~5 ms
 
@@ -541,11 +543,14 @@ def send_listener(listener_path: str, fd: int, state: dict, metadata: str) -> No
     if metadata:
         msg["metadata"] = metadata
     msg["state"] = state
-    payload = _dumps(msg).encode()
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    payload = dumps(msg).encode()
+    connected = sock is not None
+    if not connected:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(10.0)
-        sock.connect(listener_path)
+        if not connected:
+            sock.connect(listener_path)
         rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
         sent = sock.sendmsg([payload], rights)
         if sent < len(payload):
@@ -555,32 +560,6 @@ def send_listener(listener_path: str, fd: int, state: dict, metadata: str) -> No
                            f"{listener_path!r}: {e.strerror or e}") from e
     finally:
         sock.close()
-
-
-def _dumps(obj) -> str:
-    """Minimal JSON encoder over the C helper of the json package (importing json costs ~18 ms)."""
-    from _json import encode_basestring_ascii as enc
-
-    def walk(o):
-        if type(o) is str:
-            return enc(o)
-        if o is True:
-            return "true"
-        if o is False:
-            return "false"
-        if o is None:
-            return "null"
-        if isinstance(o, int):
-            return str(int(o))
-        if isinstance(o, float):
-            return repr(o)
-        if isinstance(o, dict):
-            return "{" + ",".join(f"{enc(str(k))}:{walk(v)}" for k, v in o.items()) + "}"
-        if isinstance(o, (list, tuple)):
-            return "[" + ",".join(walk(v) for v in o) + "]"
-        raise TypeError(f"cannot encode {type(o).__name__} as JSON")
-
-    return walk(obj)
 
 
 # --- features -----------------------------------------------------------------------------------

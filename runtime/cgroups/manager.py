@@ -1,0 +1,95 @@
+"""The Manager interface shared by the v1 (per-controller directories) and v2 (one directory) managers."""
+import os
+
+
+class Manager:
+    """One container's cgroup(s). ``path`` is the cgroupsPath as resolved (inner path)."""
+
+    __slots__ = ("path", "container_id", "resources")
+    version = ""
+
+    def __init__(self, path: str, container_id: str, resources: dict | None) -> None:
+        self.path = path
+        self.container_id = container_id
+        self.resources = resources
+
+    # lifecycle -------------------------------------------------------------------------
+    def create(self) -> None:
+        """Make the cgroup directories and apply the device rules (the security baseline)."""
+        raise NotImplementedError
+
+    def apply(self, pid: int) -> None:
+        """Move ``pid`` into the cgroup(s)."""
+        raise NotImplementedError
+
+    def set_resources(self, resources: dict | None) -> None:
+        """Write every limit of an OCI ``linux.resources`` dict (also used by ``update``)."""
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        """Thaw, kill what is left, remove the directories; idempotent."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    # freezer -----------------------------------------------------------------------------
+    def freeze(self) -> None:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    # processes ---------------------------------------------------------------------------
+    def pids(self) -> list:
+        raise NotImplementedError
+
+    def signal_all(self, sig: int) -> None:
+        """Signal every process: freeze, kill each pid (ESRCH ignored), thaw; cgroup.kill for SIGKILL."""
+        raise NotImplementedError
+
+    def _signal_frozen(self, sig: int) -> None:
+        """runc signalAllProcesses without cgroup.kill: freeze so nothing forks away, signal, thaw.
+
+        A cgroup that was already paused stays paused (its signals are delivered on resume),
+        except for SIGKILL, whose targets can only die once thawed.
+        """
+        was_frozen = self.is_frozen()
+        try:
+            self.freeze()
+        except Exception:
+            pass  # runc only warns: still signal what it can see
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if not was_frozen or sig == 9:
+                self.thaw()
+
+    def _wait_empty(self, timeout: float) -> None:
+        import time
+        end = time.monotonic() + timeout
+        while self.pids() and time.monotonic() < end:
+            time.sleep(0.005)
+
+    # events ------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        raise NotImplementedError
+
+    def oom_count(self) -> int:
+        raise NotImplementedError
+
+    def oom_eventfd(self) -> int | None:
+        raise NotImplementedError
+
+    def save(self) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.version} {self.path}>"
