@@ -44,6 +44,7 @@ def _describe(e: BaseException) -> str:
 def _userns_stage(pl: Plan, chan) -> None:
     """Create or join the user namespace, then the pid/time namespaces, and fork the real init."""
     joined = dict(pl.ns_join)
+    cgroup_joined = False
     if "user" in joined:
         fd = os.open(joined["user"], os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -53,7 +54,12 @@ def _userns_stage(pl: Plan, chan) -> None:
     else:
         L.unshare(L.CLONE_NEWUSER)
         sync.send(chan, sync.USERNS_READY)
-        sync.expect(chan, sync.MAPS_WRITTEN)
+        # the parent sends CGROUP_JOINED right after fork, so it may arrive before MAPS_WRITTEN
+        while True:
+            got = _expect_one_of(chan, (sync.MAPS_WRITTEN, sync.CGROUP_JOINED))
+            if got == sync.MAPS_WRITTEN:
+                break
+            cgroup_joined = True
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     for t in ("pid", "time"):
@@ -68,11 +74,21 @@ def _userns_stage(pl: Plan, chan) -> None:
         L.unshare(flags)
         if flags & L.CLONE_NEWTIME:
             write_time_offsets(pl.time_offsets)
-    sync.expect(chan, sync.CGROUP_JOINED)  # the init must be born inside the container's cgroup
+    if not cgroup_joined:
+        sync.expect(chan, sync.CGROUP_JOINED)  # the init must be born inside the container's cgroup
     pid = os.fork()
     if pid:
         sync.send(chan, sync.INIT_PID, str(pid).encode())
         os._exit(0)
+
+
+def _expect_one_of(chan, tags: tuple[bytes, ...]) -> bytes:
+    got, payload, _ = sync.recv(chan)
+    if got == sync.ERROR:
+        raise sync.ChannelClosed(payload.decode(errors="replace"))
+    if got not in tags:
+        raise sync.ChannelClosed(f"protocol error: expected one of {tags!r}, got {got!r}")
+    return got
 
 
 def write_time_offsets(offsets: dict) -> None:
@@ -98,7 +114,7 @@ class Seccomp:
     def __init__(self, prog, listener, pl: Plan) -> None:
         self.prog, self.listener = prog, listener
         self.state = None
-        self.metadata = (pl.seccomp or {}).get("listenerMetadata", "")
+        self.metadata = ((pl.seccomp if pl else None) or {}).get("listenerMetadata", "")
         if prog is not None and listener is not None:
             self.state = _hook_state(pl, "creating")
             self.state["pid"] = int(os.readlink("/proc/self"))  # host pid, while /proc is the host's

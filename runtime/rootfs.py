@@ -230,7 +230,7 @@ def readonly_root() -> None:
     _remount_bind("/", L.MS_RDONLY)
 
 
-def setup_console(console_sock, size: tuple[int, int] | None) -> int:
+def setup_console(console_sock, size: tuple[int, int] | None, bind_console: bool = True) -> int:
     """Open a pty on the container's devpts, send the master to the caller, return the slave fd."""
     master = os.open("/dev/pts/ptmx" if os.path.exists("/dev/pts/ptmx") else "/dev/ptmx",
                      os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
@@ -240,15 +240,16 @@ def setup_console(console_sock, size: tuple[int, int] | None) -> int:
         slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         if size and size[0] and size[1]:
             L.set_winsize(master, size[0], size[1])
-        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            cfd = ensure(root, "/dev/console", as_file=True)
+        if bind_console:
+            root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                L.mount(slave_path, _fdpath(cfd), None, L.MS_BIND, None)
+                cfd = ensure(root, "/dev/console", as_file=True)
+                try:
+                    L.mount(slave_path, _fdpath(cfd), None, L.MS_BIND, None)
+                finally:
+                    os.close(cfd)
             finally:
-                os.close(cfd)
-        finally:
-            os.close(root)
+                os.close(root)
         from . import sync
         sync.send(console_sock, slave_path.encode()[:1], slave_path.encode()[1:], (master,))
         return slave

@@ -185,16 +185,25 @@ def mkdir_p(path: str, stop: str) -> list:
     """mkdir every missing level of ``path`` below the existing ``stop``; returns the new dirs."""
     made = []
     rel = path[len(stop):].strip("/")
-    cur = stop
-    for c in rel.split("/") if rel else ():
-        cur = cur + "/" + c
+    parts = rel.split("/") if rel else []
+    i, cur, retries = 0, stop, 0
+    while i < len(parts):
+        cur = cur + "/" + parts[i]
         try:
             os.mkdir(cur, 0o755)
             made.append(cur)
         except FileExistsError:
             pass
+        except FileNotFoundError as e:
+            # a concurrent delete removed an empty shared parent (e.g. /pyrunc): start over
+            retries += 1
+            if retries > 5:
+                raise CgroupError(f"cgroup: cannot create {cur}: {strerror(e)}", e.errno) from None
+            i, cur = 0, stop
+            continue
         except OSError as e:
             raise CgroupError(f"cgroup: cannot create {cur}: {strerror(e)}", e.errno) from None
+        i += 1
     return made
 
 

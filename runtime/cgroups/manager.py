@@ -33,6 +33,19 @@ class Manager:
     def exists(self) -> bool:
         raise NotImplementedError
 
+    def _remove_default_parent(self, dirs: list) -> None:
+        """pyrunc's default parent (/pyrunc) goes when its last container goes (EBUSY: others live)."""
+        from .paths import DEFAULT_PARENT
+        if not self.path.startswith(DEFAULT_PARENT + "/"):
+            return
+        for d in dirs:
+            parent = d.rsplit("/", 1)[0]
+            if parent.endswith(DEFAULT_PARENT):
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    pass
+
     # freezer -----------------------------------------------------------------------------
     def freeze(self) -> None:
         raise NotImplementedError

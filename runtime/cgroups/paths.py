@@ -12,9 +12,12 @@ from ._fs import CgroupError, clean_path, join
 
 
 def inner_path(cgroups_path: str | None, container_id: str) -> str:
-    """The cleaned cgroupsPath; None or '' means the container id, relative like runc."""
+    """The cleaned cgroupsPath; None or '' means ``/pyrunc/<id>`` (a parent owned by pyrunc)."""
     p = clean_path(cgroups_path or "")
-    return p if p else clean_path(container_id)
+    return p if p else DEFAULT_PARENT + "/" + clean_path(container_id).lstrip("/")
+
+
+DEFAULT_PARENT = "/pyrunc"
 
 
 def is_systemd_form(cgroups_path: str | None) -> bool:

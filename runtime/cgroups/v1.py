@@ -166,6 +166,7 @@ class V1Manager(Manager):
                 err = err or e
         if err:
             raise err
+        self._remove_default_parent(dirs)
 
     def exists(self) -> bool:
         d = self.paths.get("devices") or self.paths.get("freezer") or next(iter(self.paths.values()), None)

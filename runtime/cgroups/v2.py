@@ -119,6 +119,7 @@ class V2Manager(Manager):
         except CgroupError:
             pass
         _fs.rmdir_tree(self.dir)
+        self._remove_default_parent([self.dir])
 
     def exists(self) -> bool:
         return os.path.isdir(self.dir)

@@ -1,0 +1,18 @@
+"""``pyrunc exec [flags] ID [CMD ARGS...]``: run one more process in a container."""
+from .. import state
+from ..exec import exec_process, load_process
+from ..foreground import wait_forwarding
+from . import need_id
+
+
+def run(gopts, opts, args) -> int:
+    cid = need_id(args, "exec", "<container-id> <command> [command options]")
+    c = state.load(gopts.root, cid)
+    proc = load_process(opts, args[1:], c.bundle)
+    detach = bool(opts.detach)
+    pid, master = exec_process(c, proc, opts, detach)
+    if opts.pid_file:
+        state.write_pid_file(opts.pid_file, pid)
+    if detach:
+        return 0
+    return wait_forwarding(pid, master)
