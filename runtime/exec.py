@@ -51,7 +51,7 @@ def process_from_flags(cfg_proc: dict, opts, args: list[str]) -> dict:
         caps = {k: list(v) for k, v in (p.get("capabilities") or {}).items()}
         for c in opts.cap:
             name = c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
-            for k in ("bounding", "effective", "permitted", "ambient"):
+            for k in ("bounding", "effective", "permitted"):
                 if name not in caps.setdefault(k, []):
                     caps[k].append(name)
         p["capabilities"] = caps
@@ -141,7 +141,9 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
         j.console.close()
     final = None
     try:
-        if mgr is not None:
+        # a frozen cgroup would freeze the half-set-up process: join it after execve instead
+        late_join = st == "paused"
+        if mgr is not None and not late_join:
             mgr.apply(pid)
         sync.send(parent_chan, sync.CGROUP_JOINED)
         while True:
@@ -155,6 +157,12 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
                 raise Error("exec failed: unable to start container process: " + payload.decode(errors="replace"))
         if final is None:
             raise Error("exec failed: container process exited before it started")
+        if mgr is not None and late_join:
+            try:
+                mgr.apply(final)
+            except Exception:
+                if state.proc_start_time(final) is not None:
+                    raise
     except BaseException:
         if final is not None:
             try:

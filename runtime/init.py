@@ -333,7 +333,10 @@ def set_user_and_caps(proc: Process, last_cap: int) -> None:
         if proc.cap_ambient:
             for cap in range(last_cap + 1):
                 if proc.cap_ambient >> cap & 1:
-                    L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, cap)
+                    try:  # the kernel wants it permitted and inheritable too; like runc, skip if not
+                        L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, cap)
+                    except PermissionError:
+                        pass
 
 
 def _last_cap() -> int:

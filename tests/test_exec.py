@@ -1,0 +1,144 @@
+"""Issue 5: exec into running containers, with runc's flags, through the real binary."""
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from support import pid_alive
+
+
+@pytest.fixture
+def running(rt, busybox_rootfs):
+    """A running container (sleep) with hostname set; yields its id."""
+    bundle = rt.bundle(["sleep", "60"], busybox_rootfs, mutate=lambda c: c.update(hostname="exechost"))
+    cid = rt.new_id()
+    rt.run("run", "-d", "--bundle", bundle, cid, check=True)
+    return cid
+
+
+def test_exec_joins_namespaces_and_returns_status(rt, running):
+    p = rt.run("exec", running, "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; exit 7")
+    assert p.returncode == 7, p.stderr
+    lines = p.stdout.decode().splitlines()
+    assert lines[0] == "exechost"
+    assert lines[1].strip() == "sleep 60", "pid 1 of the exec'd process's pid namespace is the container's init"
+    init = rt.state(running)["pid"]
+    for ns in ("mnt", "pid", "net", "uts", "ipc"):
+        inner = rt.run("exec", running, "readlink", f"/proc/self/ns/{ns}", check=True).stdout.decode().strip()
+        assert inner == os.readlink(f"/proc/{init}/ns/{ns}"), ns
+
+
+def test_exec_sees_container_mounts_and_cgroup(rt, running):
+    p = rt.run("exec", running, "sh", "-c", "grep ' /dev/shm ' /proc/self/mountinfo; cat /proc/self/cgroup",
+               check=True)
+    assert b"/dev/shm" in p.stdout
+    init = rt.state(running)["pid"]
+    # the exec'd process is in the same cgroups as the init (compare from the host)
+    p = rt.run("exec", "-d", "--pid-file", os.path.join(rt.tmp, "e.pid"), running, "sleep", "30", check=True)
+    epid = int(open(os.path.join(rt.tmp, "e.pid")).read())
+    assert open(f"/proc/{epid}/cgroup").read() == open(f"/proc/{init}/cgroup").read()
+    ps = json.loads(rt.run("ps", "--format", "json", running, check=True).stdout)
+    assert init in ps and epid in ps
+
+
+def test_exec_flags_env_cwd_user_groups_caps_nnp(rt, running):
+    p = rt.run("exec", "--env", "FOO=bar", "-e", "X=1", "--cwd", "/tmp", "--user", "1000:1001",
+               "--additional-gids", "5", "--additional-gids", "6", "--no-new-privs", running,
+               "sh", "-c", "echo $FOO$X; pwd; id -u; id -g; id -G; grep NoNewPrivs /proc/self/status", check=True)
+    out = p.stdout.decode().split("\n")
+    assert out[0] == "bar1" and out[1] == "/tmp" and out[2] == "1000" and out[3] == "1001"
+    assert set(out[4].split()) == {"1001", "5", "6"}
+    assert out[5].split() == ["NoNewPrivs:", "1"]
+    base = rt.run("exec", running, "grep", "CapBnd", "/proc/self/status", check=True).stdout.split()[1]
+    more = rt.run("exec", "--cap", "CAP_SYS_ADMIN", running, "grep", "CapBnd", "/proc/self/status",
+                  check=True).stdout.split()[1]
+    assert int(more, 16) == int(base, 16) | (1 << 21)
+
+
+def test_exec_process_file(rt, running):
+    proc = {"args": ["sh", "-c", "echo from-file $V; pwd"], "env": ["PATH=/bin:/usr/bin", "V=42"], "cwd": "/etc",
+            "user": {"uid": 0, "gid": 0}, "terminal": False}
+    f = os.path.join(rt.tmp, "process.json")
+    with open(f, "w") as fh:
+        json.dump(proc, fh)
+    # with --process the other process flags are ignored
+    p = rt.run("exec", "--process", f, "--cwd", "/tmp", running, check=True)
+    assert p.stdout == b"from-file 42\n/etc\n"
+
+
+def test_exec_detach_pid_file(rt, running):
+    pidfile = os.path.join(rt.tmp, "exec.pid")
+    rt.run("exec", "--detach", "--pid-file", pidfile, running, "sleep", "20", check=True)
+    raw = open(pidfile, "rb").read()
+    assert raw.isdigit()
+    assert pid_alive(int(raw))
+
+
+def test_exec_not_found(rt, running):
+    p = rt.run("exec", running, "nope-not-here")
+    assert p.returncode == 1 and b"executable file not found in $PATH" in p.stderr
+
+
+def test_exec_refused_in_stopped_and_paused(rt, busybox_rootfs, running):
+    rt.run("pause", running, check=True)
+    p = rt.run("exec", running, "true")
+    assert p.returncode == 1 and b"cannot exec in a paused container" in p.stderr
+    rt.run("exec", "-d", "--ignore-paused", running, "true", check=True)
+    rt.run("resume", running, check=True)
+    rt.run("kill", running, "KILL", check=True)
+    rt.wait_status(running, "stopped")
+    p = rt.run("exec", running, "true")
+    assert p.returncode == 1 and b"cannot exec in a stopped container" in p.stderr
+
+
+def test_exec_lsm_flags_rejected_without_lsm(rt, running):
+    if os.path.isdir("/sys/kernel/security/apparmor"):
+        pytest.skip("apparmor present")
+    p = rt.run("exec", "--apparmor", "docker-default", running, "true")
+    assert p.returncode == 1 and b"apparmor" in p.stderr
+
+
+def test_exec_tty_through_console_socket(rt, running):
+    sock_path = os.path.join(rt.tmp, "c.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    try:
+        rt.run("exec", "-d", "-t", "--console-socket", sock_path, running, "sh", "-c", "tty; read x; echo got:$x",
+               check=True)
+        conn, _ = srv.accept()
+        _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 1)
+        master = fds[0]
+        os.write(master, b"yo\n")
+        data = b""
+        deadline = time.monotonic() + 10
+        while b"got:yo" not in data and time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(master)
+        conn.close()
+        assert b"/dev/pts/" in data and b"got:yo" in data, data
+    finally:
+        srv.close()
+
+
+def test_exec_cannot_reach_host_interpreter(rt, running):
+    """CVE-2019-5736: the process entering the container is non-dumpable and never the container's
+    view of the host python; opening /proc/<joiner>/exe for writing fails and python is unchanged."""
+    import hashlib
+    target = os.path.realpath("/usr/bin/python3")
+    before = hashlib.sha256(open(target, "rb").read()).hexdigest()
+    script = ("for p in /proc/[0-9]*; do "
+              "  if [ -e $p/exe ] && [ \"$(readlink $p/exe 2>/dev/null)\" != /bin/busybox ]; then "
+              "    (echo x >> $p/exe) 2>/dev/null && echo WROTE $p; fi; done; echo done")
+    for _ in range(3):
+        p = rt.run("exec", running, "sh", "-c", script, check=True)
+        assert b"WROTE" not in p.stdout and b"done" in p.stdout
+    assert hashlib.sha256(open(target, "rb").read()).hexdigest() == before
