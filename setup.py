@@ -6,7 +6,26 @@ every ``csrc/*_build.py`` is a cffi out-of-line API-mode builder compiled at ins
 import glob
 import os
 
+import subprocess
+
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithCommit(build_py):
+    """Record the git commit for ``pyrunc --version`` (dockerd shows it in ``docker info``)."""
+
+    def run(self):
+        super().run()
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            commit = "unknown"
+        target = os.path.join(self.build_lib, "pyrunc", "runtime", "COMMIT")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write(commit + "\n")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = {"runtime": "runtime", "spec": "spec", "graphdriver": "graphdriver", "shim": "shim"}
@@ -40,4 +59,5 @@ setup(
     cffi_modules=sorted(f"{p}:ffi" for p in glob.glob("csrc/*_build.py")),
     scripts=sorted(glob.glob("bin/*")),
     zip_safe=False,
+    cmdclass={"build_py": BuildWithCommit},
 )
