@@ -123,3 +123,11 @@ static int pr_link_up(const char *name)
     close(s);
     return r;
 }
+
+#include <sys/resource.h>
+/* setrlimit without importing Python's resource module (its .so load costs ms here) */
+static int pr_setrlimit(int resource, unsigned long long soft, unsigned long long hard)
+{
+    struct rlimit64 r = { soft, hard };
+    RET(setrlimit64(resource, &r));
+}

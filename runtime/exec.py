@@ -214,8 +214,6 @@ def _namespace_fds(pid: int) -> list[tuple[str, int]]:
 
 def _preimport(j: Joiner) -> None:
     from . import init, rootfs  # noqa: F401
-    if j.proc.rlimits:
-        import resource  # noqa: F401
     if j.seccomp is not None:
         from . import seccomp  # noqa: F401
 

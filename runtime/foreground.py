@@ -3,7 +3,7 @@ import os
 
 
 def wait_forwarding(pid: int, master: int | None) -> int:
-    import signal
+    import _signal as signal  # the signal module imports enum (~3 ms)
 
     def forward(signum, _frame):
         try:

@@ -29,9 +29,20 @@ def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns
     except BaseException as e:  # report anything, then die; the parent cleans up
         try:
             sync.send(chan, sync.ERROR, _describe(e).encode())
+            _linger(chan)
         except OSError:
             pass
     os._exit(code)
+
+
+def _linger(chan) -> None:
+    """Stay until the parent has read the error and hung up (or killed us): exiting first would
+    turn the parent's next send (e.g. CGROUP_JOINED) into a bare EPIPE instead of this message."""
+    try:
+        while sync.recv(chan):
+            pass
+    except (sync.ChannelClosed, OSError):
+        pass
 
 
 def _describe(e: BaseException) -> str:
@@ -157,11 +168,12 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc.oom_score_adj))
 
-    root_fd = rootfs.prepare_root(pl)
+    root_fd = rootfs.prepare_root(pl, in_userns)
+    cgroupns = bool(pl.ns_new & L.CLONE_NEWCGROUP) or any(t == "cgroup" for t, _ in pl.ns_join)
     for m in pl.mounts:
         try:
             if m.type == "cgroup":
-                rootfs.mount_cgroup(root_fd, m)
+                rootfs.mount_cgroup(root_fd, m, cgroupns)
             else:
                 rootfs.mount_one(root_fd, m)
         except OSError as e:
@@ -177,14 +189,13 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
     os.close(root_fd)
     last_cap = _last_cap()
     _preimport(pl, seccomp_prog)  # after pivot_root the host's python library is out of reach
-    rootfs.pivot(pl.rootfs, pl.no_pivot)
+    rootfs.pivot(pl.rootfs, pl.no_pivot, pl.propagation)
 
     slave = None
     if proc.terminal:
         slave = rootfs.setup_console(console_sock, proc.console_size)
         console_sock.close()
-    rootfs.mask_paths(pl.masked)
-    rootfs.readonly_paths(pl.readonly_paths)
+    # runc's order: hostname, sysctl (before /proc/sys turns read-only), readonlyPaths, maskedPaths
     if pl.hostname:
         L.sethostname(pl.hostname)
     if pl.domainname:
@@ -194,14 +205,16 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                 f.write(value)
         except OSError as e:
-            raise InitError(f"linux.sysctl.{key}: cannot set to {value!r}: {e.strerror}") from None
+            raise InitError(f"linux.sysctl.{key}: cannot set to {value!r}: {(e.strerror or str(e)).lower()}") from None
+    rootfs.readonly_paths(pl.readonly_paths)
+    rootfs.mask_paths(pl.masked)
+    _make_cwd(proc.cwd)  # before root.readonly: a missing cwd is still created, like runc
     if pl.readonly:
         rootfs.readonly_root()
     if pl.personality is not None:
         L.personality(pl.personality)
     apply_process_attributes(proc)
     exe = find_executable(proc)
-    _make_cwd(proc.cwd)
     if slave is not None:
         os.setsid()
         L.set_ctty(slave)
@@ -222,8 +235,6 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
 
 
 def _preimport(pl: Plan, seccomp_prog) -> None:
-    if pl.process.rlimits:
-        import resource  # noqa: F401
     if pl.hooks.get("startContainer"):
         from . import hooks  # noqa: F401
     if seccomp_prog.prog is not None:
@@ -246,16 +257,12 @@ def _make_cwd(cwd: str) -> None:
 
 def apply_process_attributes(proc: Process) -> None:
     """Attributes set while still root: rlimits, scheduler, io priority."""
-    if proc.rlimits:
-        import resource
-        for name, num, soft, hard in proc.rlimits:
-            try:
-                resource.setrlimit(num, (soft, hard))
-            except (OSError, ValueError) as e:
-                why = getattr(e, "strerror", None) or str(e)
-                if isinstance(e, ValueError) or getattr(e, "errno", 0) == 1:
-                    why = "operation not permitted"
-                raise InitError(f"error setting rlimit {name} to soft={soft} hard={hard}: {why.lower()}") from None
+    for name, num, soft, hard in proc.rlimits:
+        try:
+            L.setrlimit(num, soft, hard)
+        except OSError as e:
+            raise InitError(f"error setting rlimit {name} to soft={soft} hard={hard}: "
+                            f"{(e.strerror or str(e)).split(': ')[-1].lower()}") from None
     if proc.scheduler:
         try:
             L.sched_setattr(*proc.scheduler)

@@ -29,6 +29,7 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_MOVE = 8192
 MS_REC = 16384
+MS_UNBINDABLE = 1 << 17
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MNT_DETACH = 2
@@ -153,3 +154,7 @@ def set_winsize(fd: int, rows: int, cols: int) -> None:
 
 def link_up(name: str = "lo") -> None:
     _check(_lib.pr_link_up(name.encode()), f"bring up {name}")
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    _check(_lib.pr_setrlimit(resource, soft, hard), "setrlimit")

@@ -105,11 +105,37 @@ def _remount_bind(target: str, flags: int) -> None:
         L.mount(None, target, None, L.MS_BIND | L.MS_REMOUNT | flags | (st.f_flag & 0x1f), None)
 
 
-def prepare_root(pl: Plan) -> int:
-    """Make mount propagation private/slave, bind the rootfs on itself; return an fd of it."""
-    L.mount(None, "/", None, L.MS_SLAVE | L.MS_REC, None)
-    L.mount(pl.rootfs, pl.rootfs, None, L.MS_BIND | L.MS_REC, None)
-    return os.open(pl.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def prepare_root(pl: Plan, in_userns: bool = False) -> int:
+    """Set "/" to rootfsPropagation (default rslave), keep the rootfs's parent mount from being
+    shared (so nothing below propagates back to the host), bind the rootfs on itself; return an fd."""
+    prop = pl.propagation or (L.MS_SLAVE | L.MS_REC)
+    if prop & L.MS_UNBINDABLE:  # unbindable "/" would refuse the rootfs bind: private until pivot
+        prop = (prop & ~L.MS_UNBINDABLE) | L.MS_PRIVATE
+    L.mount(None, "/", None, prop, None)
+    rootfs = os.path.realpath(pl.rootfs)
+    _parent_mount_private(rootfs)
+    try:
+        L.mount(rootfs, rootfs, None, L.MS_BIND | L.MS_REC, None)
+    except PermissionError:
+        if not in_userns:
+            raise
+        raise OSError(13, f"root.path: {pl.rootfs} is not reachable by the root of the user namespace "
+                          "(a parent directory denies search to its host uid)", pl.rootfs) from None
+    return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _parent_mount_private(path: str) -> None:
+    """runc's rootfsParentMountPrivate: pivot_root refuses a shared parent, and a bind below a
+    shared mount would propagate to its peers in the host namespace."""
+    best, shared = "", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" - ", 1)[0].split()
+            mp = fields[4].replace("\\040", " ")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                best, shared = mp, any(o.startswith("shared:") for o in fields[6:])
+    if best and shared:
+        L.mount(None, best, None, L.MS_PRIVATE, None)
 
 
 def create_devices(root_fd: int, pl: Plan, in_userns: bool) -> None:
@@ -169,20 +195,29 @@ def _make_device(root_fd: int, path: str, kind: int, major: int, minor: int, mod
         os.close(pfd)
 
 
-def pivot(rootfs: str, no_pivot: bool) -> None:
-    """Switch the process root to the rootfs; the old root is detached (or moved over with chroot)."""
+def pivot(rootfs: str, no_pivot: bool, propagation: int | None = None) -> None:
+    """Switch the process root to the rootfs; the old root is detached (or moved over with chroot).
+
+    rootfsPropagation is applied to the new "/" afterwards, like runc: applied before, a shared
+    root would be a peer of the host's.
+    """
     dfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fchdir(dfd)
         if no_pivot:
-            L.mount(rootfs, "/", None, L.MS_MOVE, None)
+            L.mount(".", "/", None, L.MS_MOVE, None)
             os.chroot(".")
         else:
             L.pivot_root(".", ".")
+            # the old root is now stacked under "."; make it rslave first so that detaching it
+            # cannot propagate unmounts to shared peers in the host's namespace (runc does the same)
+            L.mount(None, ".", None, L.MS_SLAVE | L.MS_REC, None)
             L.umount2(".", L.MNT_DETACH)
         os.chdir("/")
     finally:
         os.close(dfd)
+    if propagation:
+        L.mount(None, "/", None, propagation, None)
 
 
 def mask_paths(paths: list[str]) -> None:
@@ -279,14 +314,20 @@ def _own_cgroups() -> dict[str, str]:
     return out
 
 
-def mount_cgroup(root_fd: int, m: Mount) -> None:
+def mount_cgroup(root_fd: int, m: Mount, cgroupns: bool = False) -> None:
     """``type: cgroup``: the container's own cgroup dirs under the destination, like runc.
 
-    cgroup v2 only: bind of our cgroup2 dir. v1/hybrid: a tmpfs with one bind per hierarchy.
+    In a cgroup namespace: fresh cgroup/cgroup2 mounts, which the kernel roots at the namespace's
+    root (binds of /proc/self/cgroup paths would expose whole host hierarchies, as those paths read
+    "/" there). Otherwise cgroup v2 only: bind of our cgroup2 dir; v1/hybrid: a tmpfs with one bind
+    per hierarchy.
     """
     mounts = _cgroup_mounts()
-    own = _own_cgroups()
     flags = m.flags & ~L.MS_BIND
+    if cgroupns:
+        _mount_cgroup_fresh(root_fd, m, mounts, flags)
+        return
+    own = _own_cgroups()
     if len(mounts) == 1 and mounts[0][2] == "cgroup2":
         sub = Mount()
         sub.destination, sub.source, sub.type, sub.bind = m.destination, _cg_source(mounts[0], own), "none", True
@@ -308,6 +349,34 @@ def mount_cgroup(root_fd: int, m: Mount) -> None:
         sub.flags, sub.data, sub.propagation, sub.attr_set, sub.attr_clr = flags | L.MS_BIND | L.MS_REC, None, [], 0, 0
         sub.special = set()
         mount_one(root_fd, sub)
+    if flags & L.MS_RDONLY:
+        nfd = resolve(root_fd, m.destination)
+        try:
+            L.mount(None, _fdpath(nfd), None, L.MS_REMOUNT | flags, "mode=755")
+        finally:
+            os.close(nfd)
+
+
+def _mount_cgroup_fresh(root_fd: int, m: Mount, mounts: list, flags: int) -> None:
+    def fresh(dest: str, fstype: str, data: str | None, fl: int) -> None:
+        fd = ensure(root_fd, dest)
+        try:
+            L.mount(fstype, _fdpath(fd), fstype, fl, data)
+        finally:
+            os.close(fd)
+
+    if len(mounts) == 1 and mounts[0][2] == "cgroup2":
+        fresh(m.destination, "cgroup2", None, flags)
+        return
+    fresh(m.destination, "tmpfs", "mode=755", flags & ~L.MS_RDONLY)
+    for mountpoint, _root, fstype, sopts in mounts:
+        if mountpoint == "/sys/fs/cgroup":
+            continue
+        dest = m.destination.rstrip("/") + "/" + mountpoint.rsplit("/", 1)[1]
+        data = None
+        if fstype == "cgroup":  # the hierarchy's controllers / name=, which selects the existing one
+            data = ",".join(o for o in sopts.split(",") if o not in ("rw", "ro")) or None
+        fresh(dest, fstype, data, flags)
     if flags & L.MS_RDONLY:
         nfd = resolve(root_fd, m.destination)
         try:
