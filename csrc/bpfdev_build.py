@@ -45,8 +45,6 @@ int bpfdev_load(const char *insns, int count, char *log, int logsz)
         if (r2 >= 0)
             return r2;
     }
-    if (r >= 0)
-        return r;
     return r;
 }
 
