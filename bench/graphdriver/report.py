@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-COMMAND = ("/tmp/venv-NAME/bin/python -m pytest bench/graphdriver --benchmark-only "
+COMMAND = (".venv/bin/python -m pytest bench/graphdriver --benchmark-only "
            "--benchmark-columns=min,median,max,rounds")
 
 
