@@ -247,10 +247,10 @@ def _final(j: Joiner, chan) -> None:
     from .init import Seccomp, apply_process_attributes, find_executable, finalize_and_exec
     from .rootfs import setup_console
     proc = j.proc
+    os.setsid()  # like runc (nsexec stage 2): own session and process group, tty or not
     if proc.terminal:
         slave = setup_console(j.console, proc.console_size, bind_console=False)
         j.console.close()
-        os.setsid()
         L.set_ctty(slave)
         for i in (0, 1, 2):
             os.dup2(slave, i)

@@ -23,15 +23,26 @@ def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns
     """Entry after fork; never returns."""
     code = 1
     try:
+        # first, while still dumpable and privileged in the host's user namespace (runc's nsexec
+        # does the same): later /proc/self belongs to host root and lowering needs CAP_SYS_RESOURCE
+        set_oom_score_adj(pl.process.oom_score_adj)
+        # every namespace path is opened now, as the runtime: once inside a user namespace (and
+        # non-dumpable) /proc/<pid>/ns of a created container is out of reach (runc does the same)
+        ns_fds = _open_ns_paths(pl)
         if userns_stage:
-            _userns_stage(pl, chan)
-        _init(pl, chan, fifo_fd, console_sock, Seccomp(seccomp_prog, listener, pl), preserve)
+            _userns_stage(pl, chan, ns_fds)
+        _init(pl, chan, fifo_fd, console_sock, Seccomp(seccomp_prog, listener, pl), preserve, ns_fds)
     except BaseException as e:  # report anything, then die; the parent cleans up
         try:
             sync.send(chan, sync.ERROR, _describe(e).encode())
             _linger(chan)
         except OSError:
-            pass
+            # after READY the channel is closed (the start handshake is done): the container's
+            # stderr is the only place left where the failure can be seen
+            try:
+                os.write(2, f"pyrunc: container init failed: {_describe(e)}\n".encode())
+            except OSError:
+                pass
     os._exit(code)
 
 
@@ -52,16 +63,36 @@ def _describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _userns_stage(pl: Plan, chan) -> None:
+def _open_ns_paths(pl: Plan) -> dict[str, int]:
+    fds: dict[str, int] = {}
+    try:
+        for t, path in pl.ns_join:
+            try:
+                fds[t] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise InitError(f"linux.namespaces: cannot open {t} namespace {path}: "
+                                f"{(e.strerror or str(e)).lower()}") from None
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+def _join(ns_fds: dict[str, int], t: str, path: str) -> None:
+    fd = ns_fds.pop(t)
+    try:
+        _setns_checked(fd, t, path)
+    finally:
+        os.close(fd)
+
+
+def _userns_stage(pl: Plan, chan, ns_fds: dict[str, int]) -> None:
     """Create or join the user namespace, then the pid/time namespaces, and fork the real init."""
     joined = dict(pl.ns_join)
     cgroup_joined = False
     if "user" in joined:
-        fd = os.open(joined["user"], os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns_checked(fd, "user", joined["user"])
-        finally:
-            os.close(fd)
+        _join(ns_fds, "user", joined["user"])
     else:
         L.unshare(L.CLONE_NEWUSER)
         sync.send(chan, sync.USERNS_READY)
@@ -71,20 +102,18 @@ def _userns_stage(pl: Plan, chan) -> None:
             if got == sync.MAPS_WRITTEN:
                 break
             cgroup_joined = True
-    os.setresgid(0, 0, 0)
-    os.setresuid(0, 0, 0)
     for t in ("pid", "time"):
         if t in joined:
-            fd = os.open(joined[t], os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns_checked(fd, t, joined[t])
-            finally:
-                os.close(fd)
+            _join(ns_fds, t, joined[t])
     flags = pl.ns_new & (L.CLONE_NEWPID | L.CLONE_NEWTIME)
     if flags:
         L.unshare(flags)
         if flags & L.CLONE_NEWTIME:
+            # before setresuid: changing uid makes us non-dumpable, and /proc/self then belongs
+            # to host root, out of reach of the namespace's root
             write_time_offsets(pl.time_offsets)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
     if not cgroup_joined:
         sync.expect(chan, sync.CGROUP_JOINED)  # the init must be born inside the container's cgroup
     pid = os.fork()
@@ -142,37 +171,47 @@ class Seccomp:
             os.close(fd)
 
 
-def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, preserve: int) -> None:
+def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, preserve: int,
+          ns_fds: dict[str, int] | None = None) -> None:
     in_userns = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
-    if not in_userns:
-        L.prctl(L.PR_SET_DUMPABLE, 0)
+    # in a user namespace too (runc re-sets it after the maps): with an identity map the uid
+    # switch above would not have made us non-dumpable, and /proc/<pid>/exe is the host python
+    L.prctl(L.PR_SET_DUMPABLE, 0)
     # join namespaces by path (user/pid/time were handled before this process was forked)
-    ns_fds = [(t, p, os.open(p, os.O_RDONLY | os.O_CLOEXEC)) for t, p in pl.ns_join
-              if t not in ("user", "pid", "time")]
-    for t, p, fd in ns_fds:
-        try:
-            _setns_checked(fd, t, p)
-        finally:
-            os.close(fd)
+    if ns_fds is None:
+        ns_fds = _open_ns_paths(pl)
+    for t, p in pl.ns_join:
+        if t not in ("user", "pid", "time"):
+            _join(ns_fds, t, p)
+    for fd in ns_fds.values():  # pid/time: already joined by the parent (no user namespace)
+        os.close(fd)
+    ns_fds.clear()
     flags = pl.ns_new & (L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWNET)
     if flags:
         L.unshare(flags)
     if flags & L.CLONE_NEWNET:
         L.link_up("lo")
-    if not in_userns:
-        sync.expect(chan, sync.CGROUP_JOINED)
-    if pl.ns_new & L.CLONE_NEWCGROUP:
-        L.unshare(L.CLONE_NEWCGROUP)
     proc = pl.process
-    if proc.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(proc.oom_score_adj))
+    # The parent writes our pid into the cgroup while we set up (the first cgroup.procs write
+    # waits for an RCU grace period): wait for it only where it matters.
+    pending = [not in_userns]
+
+    def cgroup_joined() -> None:
+        if pending[0]:
+            sync.expect(chan, sync.CGROUP_JOINED)
+            pending[0] = False
+            if pl.ns_new & L.CLONE_NEWCGROUP:  # the namespace's root is the cgroup we are in
+                L.unshare(L.CLONE_NEWCGROUP)
+
+    if in_userns and pl.ns_new & L.CLONE_NEWCGROUP:
+        L.unshare(L.CLONE_NEWCGROUP)
 
     root_fd = rootfs.prepare_root(pl, in_userns)
     cgroupns = bool(pl.ns_new & L.CLONE_NEWCGROUP) or any(t == "cgroup" for t, _ in pl.ns_join)
     for m in pl.mounts:
         try:
             if m.type == "cgroup":
+                cgroup_joined()
                 rootfs.mount_cgroup(root_fd, m, cgroupns)
             else:
                 rootfs.mount_one(root_fd, m)
@@ -180,6 +219,8 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             raise InitError(f"error mounting {m.source!r} to rootfs at {m.destination!r}: "
                             f"{e.strerror or e}") from None
     rootfs.create_devices(root_fd, pl, in_userns)
+    if pl.hooks.get("prestart") or pl.hooks.get("createRuntime") or pl.hooks.get("createContainer"):
+        cgroup_joined()  # hooks see the container in its cgroup
     if pl.hooks.get("prestart") or pl.hooks.get("createRuntime"):
         sync.send(chan, sync.RUN_HOOKS)
         sync.expect(chan, sync.HOOKS_DONE)
@@ -188,6 +229,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         run_hooks(pl.hooks["createContainer"], "createContainer", _hook_state(pl, "creating"))
     os.close(root_fd)
     last_cap = _last_cap()
+    clamp_caps(proc, last_cap)
     _preimport(pl, seccomp_prog)  # after pivot_root the host's python library is out of reach
     rootfs.pivot(pl.rootfs, pl.no_pivot, pl.propagation)
 
@@ -215,13 +257,16 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         L.personality(pl.personality)
     apply_process_attributes(proc)
     exe = find_executable(proc)
+    # runc's nsexec stage 2 calls setsid() for every container process, tty or not: conmon's --timeout
+    # kills -getpgid(pid), which would hit conmon itself if we stayed in its process group
+    os.setsid()
     if slave is not None:
-        os.setsid()
         L.set_ctty(slave)
         for i in (0, 1, 2):
             os.dup2(slave, i)
         os.close(slave)
 
+    cgroup_joined()
     sync.send(chan, sync.READY)
     chan.close()
     # the start handshake: block until `pyrunc start` writes one byte into exec.fifo
@@ -248,9 +293,24 @@ def _hook_state(pl: Plan, status: str) -> dict:
     return st
 
 
-def _make_cwd(cwd: str) -> None:
+def set_oom_score_adj(adj: int | None) -> None:
+    if adj is None:
+        return
     try:
-        os.makedirs(cwd, 0o755, exist_ok=True)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(adj))
+    except OSError as e:  # lowering it needs CAP_SYS_RESOURCE
+        raise InitError(f"process.oomScoreAdj: cannot set to {adj}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _make_cwd(cwd: str) -> None:
+    """Create a missing cwd; symlinks on the way are followed inside the container's root."""
+    try:
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.close(rootfs.ensure(root, cwd))
+        finally:
+            os.close(root)
     except OSError as e:
         raise InitError(f"process.cwd: cannot create {cwd}: {e.strerror}") from None
 
@@ -279,10 +339,15 @@ def find_executable(proc: Process) -> str:
     """execvp semantics with the container's PATH, checked before READY so create reports it."""
     name = proc.args[0]
     if "/" in name:
+        # runc: exec.LookPath (stat, not a dir, some x bit) then eaccess (catches noexec mounts)
         try:
-            os.stat(name)
-        except FileNotFoundError:
-            raise InitError(f'exec: "{name}": stat {name}: no such file or directory') from None
+            st = os.stat(name)
+        except OSError as e:
+            raise InitError(f'exec: "{name}": stat {name}: {(e.strerror or str(e)).lower()}') from None
+        if st.st_mode & 0o170000 == 0o040000 or not st.st_mode & 0o111:
+            raise InitError(f'exec: "{name}": permission denied')
+        if not os.access(name, os.X_OK, effective_ids=True):
+            raise InitError(f"exec {name}: permission denied")
         return name
     for d in env_path(proc.env).split(":"):
         cand = (d or ".") + "/" + name
@@ -344,6 +409,25 @@ def set_user_and_caps(proc: Process, last_cap: int) -> None:
                         L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, cap)
                     except PermissionError:
                         pass
+
+
+def clamp_caps(proc: Process, last_cap: int) -> None:
+    """Keep only capabilities this host can grant (our bounding set): the spec wants ungrantable
+    ones ignored, while capset/PR_CAP_AMBIENT_RAISE of one fails after READY with no message."""
+    if proc.cap_effective is None:
+        return
+    avail = 0
+    for cap in range(last_cap + 1):
+        if L.prctl(PR_CAPBSET_READ, cap) == 1:
+            avail |= 1 << cap
+    proc.cap_bounding &= avail
+    proc.cap_effective &= avail
+    proc.cap_permitted &= avail
+    proc.cap_inheritable &= avail
+    proc.cap_ambient &= avail
+
+
+PR_CAPBSET_READ = 23
 
 
 def _last_cap() -> int:

@@ -57,8 +57,9 @@ def parse(options: list[str]) -> MountOptions:
             continue
         r = RECURSIVE.get(opt)
         if r is not None:
-            out.attr_set = (out.attr_set | r[0]) & ~r[1] if r[0] else out.attr_set & ~r[1]
-            out.attr_clr |= r[1]
+            # the last option wins; an access-time setting needs the whole atime mask in attr_clr
+            out.attr_set = (out.attr_set & ~r[1]) | r[0]
+            out.attr_clr = (out.attr_clr & ~r[0]) | r[1]
             continue
         if opt in SPECIAL:
             out.special.add(opt)

@@ -203,12 +203,18 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
     if (pl.uid_maps or pl.gid_maps) and "user" not in types:
         raise Error("linux.uidMappings: user namespace mappings specified, but user namespace isn't enabled")
     pl.setgroups = True
+    if pl.uid_maps and pl.gid_maps and "user" in types:
+        _check_mapped(cfg["process"].get("user", {}), pl.uid_maps, pl.gid_maps)
     pl.time_offsets = linux.get("timeOffsets") or {}
     if pl.time_offsets and "time" not in types:
         raise Error("linux.timeOffsets: time offsets specified, but time namespace isn't enabled")
-    for clock in pl.time_offsets:
+    for clock, off in pl.time_offsets.items():
         if clock not in ("monotonic", "boottime"):
             raise Error(f"linux.timeOffsets.{clock}: unknown clock")
+        if (not isinstance(off, dict) or set(off) - {"secs", "nanosecs"}
+                or not all(type(off.get(k, 0)) is int for k in ("secs", "nanosecs"))
+                or not 0 <= off.get("nanosecs", 0) < 1000000000):
+            raise Error(f"linux.timeOffsets.{clock}: expected integer secs and nanosecs (0-999999999)")
     pl.mounts = mounts(cfg, bundle)
     pl.dev_is_bind = any(m.destination == "/dev" and m.bind for m in pl.mounts)
     pl.default_devices = not pl.dev_is_bind
@@ -240,9 +246,35 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
     pl.seccomp = linux.get("seccomp")
     pl.hooks = cfg.get("hooks", {})
     pl.cgroups_path = linux.get("cgroupsPath")
-    pl.resources = linux.get("resources")
+    pl.resources = _with_device_rules(linux.get("resources"), pl.devices)
     pl.annotations = cfg.get("annotations", {})
     return pl
+
+
+def _check_mapped(user: dict, uid_maps: list, gid_maps: list) -> None:
+    """The process's ids must exist in the new user namespace: setresuid/setgroups would
+    otherwise fail after create has already reported success."""
+    def mapped(i: int, maps: list) -> bool:
+        return any(m["containerID"] <= i < m["containerID"] + m["size"] for m in maps)
+    if not mapped(0, uid_maps) or not mapped(0, gid_maps):
+        raise Error("linux.uidMappings: container id 0 must be mapped (the init becomes root of the user namespace)")
+    if not mapped(user.get("uid", 0), uid_maps):
+        raise Error(f"process.user.uid: {user.get('uid', 0)} is not mapped by linux.uidMappings")
+    if not mapped(user.get("gid", 0), gid_maps):
+        raise Error(f"process.user.gid: {user.get('gid', 0)} is not mapped by linux.gidMappings")
+    for i, g in enumerate(user.get("additionalGids", ())):
+        if not mapped(g, gid_maps):
+            raise Error(f"process.user.additionalGids[{i}]: {g} is not mapped by linux.gidMappings")
+
+
+def _with_device_rules(resources: dict | None, devs: list[Device]) -> dict | None:
+    """runc (specconv createDevices) allows every linux.devices entry in the device cgroup, after
+    the config's own rules; without that a device the config asks for is created but unusable."""
+    if not resources or resources.get("devices") is None or not devs:
+        return resources
+    extra = [{"allow": True, "type": "c" if d.kind == "u" else d.kind, "major": d.major, "minor": d.minor,
+              "access": "rwm"} for d in devs if d.kind != "p"]
+    return {**resources, "devices": [*resources["devices"], *extra]}
 
 
 def sysctl_allowed(key: str, ns_types: set) -> bool:

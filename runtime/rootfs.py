@@ -12,6 +12,7 @@ from .plan import DEFAULT_DEVICES, Mount, Plan
 
 O_PATH = os.O_PATH
 _IN_ROOT = L.RESOLVE_IN_ROOT | L.RESOLVE_NO_MAGICLINKS
+MOUNT_ATTR_RDONLY = 0x1
 
 
 def _fdpath(fd: int) -> str:
@@ -23,36 +24,53 @@ def resolve(root_fd: int, path: str, flags: int = O_PATH) -> int:
 
 
 def ensure(root_fd: int, path: str, as_file: bool = False, mode: int = 0o755) -> int:
-    """O_PATH fd of ``path`` inside the root, creating missing parts (dirs; last part a file if asked)."""
+    """O_PATH fd of ``path`` inside the root, creating missing parts (dirs; last part a file if asked).
+
+    A dangling symlink on the way is followed inside the root, and what it names is created there
+    (runc's MkdirAllInRoot): /etc/resolv.conf -> /run/x makes <rootfs>/run/x, never the host's /run/x.
+    """
     try:
         return resolve(root_fd, path)
     except FileNotFoundError:
         pass
     parts = [p for p in path.split("/") if p and p != "."]
-    cur = os.dup(root_fd)
-    try:
-        for i, name in enumerate(parts):
-            last = i == len(parts) - 1
+    hops, i = 0, 0
+    while i < len(parts):
+        try:
+            os.close(resolve(root_fd, "/".join(parts[: i + 1])))
+            i += 1
+            continue
+        except FileNotFoundError:
+            pass
+        name = parts[i]
+        pfd = resolve(root_fd, "/".join(parts[:i]) or ".")
+        try:
             try:
-                nxt = L.openat2(cur, name, O_PATH, _IN_ROOT)
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
             except FileNotFoundError:
-                if name == "..":
-                    raise
-                if last and as_file:
-                    fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=cur)
-                    os.close(fd)
-                else:
-                    try:
-                        os.mkdir(name, mode, dir_fd=cur)
-                    except FileExistsError:
-                        pass
-                nxt = L.openat2(cur, name, O_PATH, _IN_ROOT)
-            os.close(cur)
-            cur = nxt
-        return cur
-    except BaseException:
-        os.close(cur)
-        raise
+                st = None
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > 40:
+                    raise OSError(40, "too many levels of symbolic links", path)
+                target = os.readlink(name, dir_fd=pfd)
+                base = [] if target.startswith("/") else parts[:i]
+                parts = base + [p for p in target.split("/") if p and p != "."] + parts[i + 1:]
+                i = 0
+                continue
+            if name == "..":
+                raise FileNotFoundError(2, "No such file or directory", path)
+            if i == len(parts) - 1 and as_file:
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=pfd))
+            else:
+                try:
+                    os.mkdir(name, mode, dir_fd=pfd)
+                except FileExistsError:
+                    pass
+        finally:
+            os.close(pfd)
+        i += 1
+    return resolve(root_fd, "/".join(parts) or ".")
 
 
 def _is_dir_source(src: str) -> bool:
@@ -201,6 +219,7 @@ def pivot(rootfs: str, no_pivot: bool, propagation: int | None = None) -> None:
     rootfsPropagation is applied to the new "/" afterwards, like runc: applied before, a shared
     root would be a peer of the host's.
     """
+    old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     dfd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fchdir(dfd)
@@ -209,20 +228,25 @@ def pivot(rootfs: str, no_pivot: bool, propagation: int | None = None) -> None:
             os.chroot(".")
         else:
             L.pivot_root(".", ".")
-            # the old root is now stacked under "."; make it rslave first so that detaching it
-            # cannot propagate unmounts to shared peers in the host's namespace (runc does the same)
+            # the old root is now stacked on "/": make it (not the new root) rslave, so detaching
+            # it cannot propagate unmounts to shared peers in the host's namespace (runc's way)
+            os.fchdir(old_root)
             L.mount(None, ".", None, L.MS_SLAVE | L.MS_REC, None)
             L.umount2(".", L.MNT_DETACH)
         os.chdir("/")
     finally:
         os.close(dfd)
+        os.close(old_root)
     if propagation:
         L.mount(None, "/", None, propagation, None)
 
 
 def mask_paths(paths: list[str]) -> None:
     """Hide paths after pivot_root: /dev/null over files, an empty read-only tmpfs over dirs."""
+    if not paths:
+        return
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    null = None
     try:
         for p in paths:
             try:
@@ -233,11 +257,30 @@ def mask_paths(paths: list[str]) -> None:
                 if stat.S_ISDIR(os.fstat(fd).st_mode):
                     L.mount("tmpfs", _fdpath(fd), "tmpfs", L.MS_RDONLY, None)
                 else:
-                    L.mount("/dev/null", _fdpath(fd), None, L.MS_BIND, None)
+                    if null is None:
+                        null = _open_dev_null(root)
+                    L.mount(_fdpath(null), _fdpath(fd), None, L.MS_BIND, None)
             finally:
                 os.close(fd)
     finally:
+        if null is not None:
+            os.close(null)
         os.close(root)
+
+
+def _open_dev_null(root: int) -> int:
+    """The container's /dev/null, refused unless it really is the null device (not a symlink or a
+    file planted to be bound over /proc paths: CVE-2025-31133)."""
+    dev = resolve(root, "/dev")
+    try:
+        fd = L.openat2(dev, "null", O_PATH | os.O_NOFOLLOW, _IN_ROOT)
+    finally:
+        os.close(dev)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise OSError(1, "maskedPaths: /dev/null is not the null device (1:3)", "/dev/null")
+    return fd
 
 
 def readonly_paths(paths: list[str]) -> None:
@@ -255,6 +298,12 @@ def readonly_paths(paths: list[str]) -> None:
             fd = resolve(root, p)
             try:
                 _remount_bind(_fdpath(fd), L.MS_RDONLY | L.MS_REC)
+                # a remount is never recursive: mounts below the path would stay writable
+                try:
+                    L.mount_setattr(fd, MOUNT_ATTR_RDONLY, 0, recursive=True)
+                except OSError as e:
+                    if e.errno != 38:  # ENOSYS: kernel < 5.12, keep the top-only remount
+                        raise
             finally:
                 os.close(fd)
     finally:

@@ -88,13 +88,18 @@ class Container:
         return "running"
 
     def cgroup_frozen(self) -> bool:
+        """Read the freezer file named in the saved cgroup state (no cgroups import on the hot path)."""
         cg = self.data.get("cgroup")
         if not cg:
             return False
-        from .cgroups import load_manager
+        if cg.get("version") == "v1":
+            path, frozen = (cg.get("paths") or {}).get("freezer", "") + "/freezer.state", b"FROZEN"
+        else:
+            path, frozen = cg.get("dir", "") + "/cgroup.freeze", b"1"
         try:
-            return load_manager(cg).is_frozen()
-        except Exception:
+            with open(path, "rb") as f:
+                return f.read().strip() == frozen
+        except OSError:
             return False
 
     def cgroup_manager(self):

@@ -3,7 +3,8 @@
 One SOCK_SEQPACKET socketpair: every send is one message, a one-byte tag plus payload, with
 optional fds. ``_socket`` is used directly because ``socket.py`` imports enum (slow).
 """
-import array
+import sys
+
 import _socket
 
 # child -> parent
@@ -33,7 +34,8 @@ def pair() -> tuple[_socket.socket, _socket.socket]:
 
 def send(sock, tag: bytes, payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
     if fds:
-        sock.sendmsg([tag + payload], [(_SOL_SOCKET, _SCM_RIGHTS, array.array("i", fds).tobytes())])
+        blob = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        sock.sendmsg([tag + payload], [(_SOL_SOCKET, _SCM_RIGHTS, blob)])
     else:
         sock.send(tag + payload)
 
@@ -46,9 +48,7 @@ def recv(sock) -> tuple[bytes, bytes, list[int]]:
     fds: list[int] = []
     for level, kind, blob in anc:
         if level == _SOL_SOCKET and kind == _SCM_RIGHTS:
-            a = array.array("i")
-            a.frombytes(blob[: len(blob) - len(blob) % a.itemsize])
-            fds.extend(a)
+            fds.extend(int.from_bytes(blob[i:i + 4], sys.byteorder, signed=True) for i in range(0, len(blob) - 3, 4))
     return data[:1], data[1:], fds
 
 

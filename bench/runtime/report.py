@@ -261,8 +261,8 @@ def chart_times(res: dict, out: str) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [max(1, len(left)), 2]})
     n_seq = res.get("machine", {}).get("rounds", {}).get("seq_n") or 100
     for ax, keys, title in ((axes[0], left, "scenarios 1–4 (median, whiskers min..max)"),
-                            (axes[1], right, f"scenario 5: per container in {n_seq} sequential; "
-                                             f"whole batch in parallel")):
+                            (axes[1], right, f"scenario 5: per container of {n_seq} sequential;\n"
+                                             f"whole batch of parallel")):
         data, err = {}, {}
         for rt in RUNTIMES:
             vals, errs = [], []
@@ -335,8 +335,8 @@ def chart_memory(res: dict, out: str) -> bool:
     chg = mem.get("created_memcg_max_usage_bytes") or {}
     data = {rt: [(_med(chg.get(rt)) or 0) / 1024, max(chg.get(rt) or [0]) / 1024, (lim.get(rt) or 0) / 1024]
             for rt in RUNTIMES}
-    _bars(axes[1], ["memcg charge when created\n(median)", "memcg charge when created\n(max)",
-                    "smallest memory limit\nthat starts reliably"], data, None, "KiB")
+    _bars(axes[1], ["memcg charge when\ncreated (median)", "memcg charge when\ncreated (max)",
+                    "smallest limit that\nstarts reliably"], data, None, "KiB")
     axes[1].set_title("memory inside the container's cgroup", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -32,7 +32,6 @@ from make_bundle import make_rootfs  # noqa: E402
 FIXTURES = REPO / "tests" / "fixtures" / "client-configs"
 RESULTS_DIR = Path(os.environ.get("PYRUNC_BENCH_OUT") or REPO / "bench" / "results" / "runtime")
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
-NAMES = ("pyrunc", "runc", "crun")
 GNU_TIME = "/usr/bin/time"  # Debian package "time"
 # crun 1.8.1 refuses a hybrid cgroup setup: hide cgroup2 in a private mount namespace (real-clients.md).
 CRUN_WRAPPER = """#!/bin/sh
@@ -47,13 +46,13 @@ def env_int(name: str, default: int) -> int:
         return default
 
 
-ROUNDS = env_int("PYRUNC_BENCH_ROUNDS", 30)          # scenarios 1-4
+ROUNDS = env_int("PYRUNC_BENCH_ROUNDS", 50)          # scenarios 1-4
 WARMUP = env_int("PYRUNC_BENCH_WARMUP", 3)
 SEQ_N = env_int("PYRUNC_BENCH_SEQ_N", 100)           # scenario 5, containers per batch
-SEQ_ROUNDS = env_int("PYRUNC_BENCH_SEQ_ROUNDS", 3)
+SEQ_ROUNDS = env_int("PYRUNC_BENCH_SEQ_ROUNDS", 5)
 PAR_N = env_int("PYRUNC_BENCH_PAR_N", 10)
-PAR_ROUNDS = env_int("PYRUNC_BENCH_PAR_ROUNDS", 10)
-MEM_ROUNDS = env_int("PYRUNC_BENCH_MEM_ROUNDS", 10)   # scenario 6, peak RSS samples
+PAR_ROUNDS = env_int("PYRUNC_BENCH_PAR_ROUNDS", 20)
+MEM_ROUNDS = env_int("PYRUNC_BENCH_MEM_ROUNDS", 20)   # scenario 6, RSS and charge samples
 
 # Everything measured in this session; written to results.json at session end.
 RESULTS: dict = {"scenarios": {}, "memory": {}, "notes": []}
@@ -192,7 +191,7 @@ class Runtime:
 
 
 def _wait4(pid: int, timeout: float):
-    """wait4 with a deadline: a hung runtime is killed (its process group is its own pid only)."""
+    """wait4 with a deadline: a hung runtime is SIGKILLed (what it left is force-deleted later)."""
     deadline = time.monotonic() + timeout
     while True:
         got, status, ru = os.wait4(pid, os.WNOHANG)
@@ -475,7 +474,7 @@ def summarize(samples: dict[str, list[float]]) -> dict:
 
 
 def write_results() -> Path | None:
-    """Write results.json (and render the report if matplotlib is there); None if nothing ran."""
+    """Write results.json for report.py; None if nothing ran."""
     if not RESULTS["scenarios"] and not RESULTS["memory"]:
         return None
     for sc in RESULTS["scenarios"].values():
