@@ -19,8 +19,13 @@ def configure(path: str | None, fmt: str, debug: bool) -> None:
     _path, _json, _debug = path or None, fmt == "json", debug
 
 
+_T0 = time.perf_counter()
+
+
 def _line(level: str, msg: str) -> str:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if level == "debug":
+        msg = f"[+{(time.perf_counter() - _T0) * 1e3:.2f} ms] {msg}"
     if _json:
         return '{"level":"%s","msg":%s,"time":"%s"}\n' % (level, _esc(msg), now)
     return 'time="%s" level=%s msg=%s\n' % (now, level, _esc(msg))

@@ -1,6 +1,7 @@
 """``pyrunc run``: create + start, then (unless -d) forward signals, wait, delete, exit with the status."""
 import os
 
+from .. import log
 from ..create import create
 from ..errors import Error
 from ..foreground import wait_forwarding
@@ -40,9 +41,11 @@ def run(gopts, opts, args) -> int:
         except Error:
             pass
         raise
+    log.debug("started")
     if opts.detach:
         return 0
     status = wait_forwarding(created.pid, master)
+    log.debug(f"container exited with {status}")
     if not opts.keep:
         from .delete import delete
         delete(gopts.root, cid, True)
