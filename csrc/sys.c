@@ -131,3 +131,9 @@ static int pr_setrlimit(int resource, unsigned long long soft, unsigned long lon
     struct rlimit64 r = { soft, hard };
     RET(setrlimit64(resource, &r));
 }
+
+/* join a new session keyring named after the container (runc does this unless --no-new-keyring) */
+static int pr_join_session_keyring(const char *name)
+{
+    RET(syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name));
+}

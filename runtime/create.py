@@ -40,6 +40,7 @@ def create(gopts, cid: str, bundle: str, opts, for_run: bool = False) -> Created
     bundle = os.path.abspath(bundle or ".")
     cfg = load_config(bundle)
     pl = plan.build(cfg, bundle, cid, no_pivot=bool(opts.no_pivot))
+    pl.new_keyring = not opts.no_new_keyring
     _check_terminal(pl, opts, for_run)
     _check_lsm(pl.process)
     if not os.path.isdir(pl.rootfs):

@@ -191,6 +191,12 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         L.unshare(flags)
     if flags & L.CLONE_NEWNET:
         L.link_up("lo")
+    if pl.new_keyring:
+        try:  # a private session keyring: the host's keys are not shared with the container
+            L.join_session_keyring(pl.id)
+        except OSError as e:
+            if e.errno not in (38, 13, 122):  # ENOSYS, EACCES (user ns), EDQUOT: runc ignores these
+                raise
     proc = pl.process
     # The parent writes our pid into the cgroup while we set up (the first cgroup.procs write
     # waits for an RCU grace period): wait for it only where it matters.
@@ -219,6 +225,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             raise InitError(f"error mounting {m.source!r} to rootfs at {m.destination!r}: "
                             f"{e.strerror or e}") from None
     rootfs.create_devices(root_fd, pl, in_userns)
+    rootfs.remount_readonly_tmpfs(root_fd, pl.mounts)
     if pl.hooks.get("prestart") or pl.hooks.get("createRuntime") or pl.hooks.get("createContainer"):
         cgroup_joined()  # hooks see the container in its cgroup
     if pl.hooks.get("prestart") or pl.hooks.get("createRuntime"):

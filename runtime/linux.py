@@ -158,3 +158,7 @@ def link_up(name: str = "lo") -> None:
 
 def setrlimit(resource: int, soft: int, hard: int) -> None:
     _check(_lib.pr_setrlimit(resource, soft, hard), "setrlimit")
+
+
+def join_session_keyring(name: str) -> None:
+    _check(_lib.pr_join_session_keyring(name.encode()), "join session keyring")

@@ -53,7 +53,7 @@ class Plan:
     __slots__ = ("id", "bundle", "rootfs", "readonly", "ns_new", "ns_join", "uid_maps", "gid_maps",
                  "time_offsets", "mounts", "devices", "default_devices", "dev_is_bind", "masked", "readonly_paths",
                  "hostname", "domainname", "sysctl", "personality", "propagation", "no_pivot", "process",
-                 "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups")
+                 "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups", "new_keyring")
 
 
 def _abs(base: str, path: str) -> str:
@@ -242,6 +242,7 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
         raise Error(f"linux.rootfsPropagation: unknown propagation {prop!r}")
     pl.propagation = mountopts.PROPAGATION[prop] if prop else None
     pl.no_pivot = no_pivot
+    pl.new_keyring = True
     pl.process = process(cfg["process"])
     pl.seccomp = linux.get("seccomp")
     pl.hooks = cfg.get("hooks", {})

@@ -99,6 +99,8 @@ def mount_one(root_fd: int, m: Mount) -> None:
                     _remount_bind(_fdpath(nfd), extra)
                 finally:
                     os.close(nfd)
+        elif m.type == "tmpfs":
+            _mount_tmpfs(root_fd, m, target)
         else:
             L.mount(m.source, target, m.type, m.flags, m.data)
         if m.propagation or m.attr_set or m.attr_clr:
@@ -112,6 +114,70 @@ def mount_one(root_fd: int, m: Mount) -> None:
                 os.close(nfd)
     finally:
         os.close(tfd)
+
+
+def _mount_tmpfs(root_fd: int, m: Mount, target: str) -> None:
+    """tmpfs like runc: mounted writable (devices and copies go in first; remount_readonly_tmpfs
+    applies ``ro`` later) and, with ``tmpcopyup``, filled with what the directory held."""
+    src = resolve(root_fd, m.destination, os.O_RDONLY | os.O_DIRECTORY) if "tmpcopyup" in m.special else None
+    try:
+        L.mount(m.source, target, "tmpfs", m.flags & ~L.MS_RDONLY, m.data)
+        if src is not None:
+            dst = resolve(root_fd, m.destination, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _copy_tree(src, dst)
+            finally:
+                os.close(dst)
+    finally:
+        if src is not None:
+            os.close(src)
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy a directory's contents between two dir fds, keeping modes, owners and symlinks."""
+    for entry in os.scandir(src):
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            d2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            try:
+                _copy_tree(s2, d2)
+            finally:
+                os.close(s2)
+                os.close(d2)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+        elif stat.S_ISREG(st.st_mode):
+            fi = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+            try:
+                fo = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=dst)
+                try:
+                    while os.sendfile(fo, fi, None, 1 << 20):
+                        pass
+                finally:
+                    os.close(fo)
+            finally:
+                os.close(fi)
+        else:  # fifos, sockets, device nodes
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst)
+
+
+def remount_readonly_tmpfs(root_fd: int, mounts: list[Mount]) -> None:
+    """``ro`` of tmpfs mounts, deferred until what goes into them (devices, copies) is there."""
+    for m in mounts:
+        if m.type == "tmpfs" and not m.bind and m.flags & L.MS_RDONLY:
+            fd = resolve(root_fd, m.destination)
+            try:
+                L.mount(None, _fdpath(fd), None, L.MS_REMOUNT | (m.flags & ~L.MS_REC), m.data)
+            finally:
+                os.close(fd)
 
 
 def _remount_bind(target: str, flags: int) -> None:
