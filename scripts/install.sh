@@ -10,5 +10,12 @@ grep -v '^\s*#' scripts/apt-packages.txt | xargs apt-get install -y -qq --no-ins
 .venv/bin/pip install -q -r requirements-dev.txt
 rm -rf build
 .venv/bin/pip install -q --no-build-isolation --force-reinstall --no-deps .
-for b in .venv/bin/pyrunc*; do ln -sf "$PWD/$b" "/usr/local/bin/${b##*/}"; done
+# pip keeps only "#!python" shebangs, so bin/* starts as a sh/python polyglot; once installed the
+# launchers get the direct "#!/usr/bin/python3 -IS" shebang (saves a shell start, ~1.4 ms a call)
+for b in .venv/bin/pyrunc*; do
+  if sed -n 2p "$b" | grep -q "^''''exec /usr/bin/python3 -IS"; then
+    sed -i '1,2c #!/usr/bin/python3 -IS' "$b"
+  fi
+  ln -sf "$PWD/$b" "/usr/local/bin/${b##*/}"
+done
 echo "installed: $(/usr/local/bin/pyrunc --version | head -n1)"
