@@ -10,6 +10,7 @@ import time
 from . import linux as L
 from . import log, plan, state, sync
 from .errors import EXISTS, Error
+from .init import child_entry, write_time_offsets  # imported before fork: no copy-on-write faults in the child
 from .jsonlite import JSONError, load_file
 
 
@@ -155,7 +156,6 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     if pid == 0:
         os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
-        from .init import child_entry
         child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve, listener)
     undo.pids.append(pid)
     for fd, nstype in restore:
@@ -230,7 +230,6 @@ def _enter_pid_time(pl: plan.Plan) -> list[tuple[int, int]]:
     if flags:
         L.unshare(flags)
         if flags & L.CLONE_NEWTIME:
-            from .init import write_time_offsets
             write_time_offsets(pl.time_offsets)
     return restore
 

@@ -175,7 +175,7 @@ def remount_readonly_tmpfs(root_fd: int, mounts: list[Mount]) -> None:
         if m.type == "tmpfs" and not m.bind and m.flags & L.MS_RDONLY:
             fd = resolve(root_fd, m.destination)
             try:
-                L.mount(None, _fdpath(fd), None, L.MS_REMOUNT | (m.flags & ~L.MS_REC), m.data)
+                L.mount(None, _fdpath(fd), None, L.MS_REMOUNT | (m.flags & ~L.MS_REC), None)
             finally:
                 os.close(fd)
 
