@@ -82,15 +82,16 @@ def cpu_max(quota: int, period: int) -> str | None:
 
 
 def pids_max(limit) -> str | None:
-    """None = leave alone; negative -> 'max'; 0 -> '1' (runc 1.4: 0 is a real limit, and
-    pids.max=0 and 1 behave the same for a cgroup that already holds a process)."""
+    """None = leave alone; negative or 0 -> 'max'. runc 1.1 (the reference here) treats 0 as
+    unset, and podman 4.3 sends ``pids.limit: 0`` for "unlimited"; a limit of 0 would make
+    the container unable to fork at all."""
     if limit is None:
         return None
     limit = int(limit)
     if limit < 0:
         return "max"
     if limit == 0:
-        return "1"
+        return "max"
     return str(limit)
 
 
