@@ -173,7 +173,10 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
         cg.apply(pid)
     except Exception as e:
         raise Error(f"unable to apply cgroup configuration: {e}") from None
-    sync.send(parent_chan, sync.CGROUP_JOINED)
+    try:
+        sync.send(parent_chan, sync.CGROUP_JOINED)
+    except OSError:  # the init already failed: its error message is waiting in the channel
+        pass
     log.debug(f"cgroup joined at {log.elapsed_ms(t0)}")
     init_pid = _wait_ready(parent_chan, pl, pid, cid, bundle, undo)
     parent_chan.close()

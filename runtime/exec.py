@@ -244,7 +244,8 @@ def _joiner(j: Joiner, chan) -> None:
 
 
 def _final(j: Joiner, chan) -> None:
-    from .init import Seccomp, apply_process_attributes, find_executable, finalize_and_exec
+    from .init import (Seccomp, apply_process_attributes, clamp_caps, find_executable, finalize_and_exec,
+                       set_home_env)
     from .rootfs import setup_console
     proc = j.proc
     os.setsid()  # like runc (nsexec stage 2): own session and process group, tty or not
@@ -256,6 +257,8 @@ def _final(j: Joiner, chan) -> None:
             os.dup2(slave, i)
         os.close(slave)
     apply_process_attributes(proc)
+    clamp_caps(proc, j.last_cap)
     exe = find_executable(proc)
+    set_home_env(proc)
     sc = Seccomp(j.seccomp, None, None)
     finalize_and_exec(proc, exe, sc, j.preserve, j.last_cap)

@@ -264,6 +264,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         L.personality(pl.personality)
     apply_process_attributes(proc)
     exe = find_executable(proc)
+    set_home_env(proc)
     # runc's nsexec stage 2 calls setsid() for every container process, tty or not: conmon's --timeout
     # kills -getpgid(pid), which would hit conmon itself if we stayed in its process group
     os.setsid()
@@ -340,6 +341,29 @@ def apply_process_attributes(proc: Process) -> None:
             L.ioprio_set(proc.ioprio)
         except OSError as e:
             raise InitError(f"process.ioPriority: {e.strerror}") from None
+
+
+def set_home_env(proc: Process) -> None:
+    """runc's rule: without HOME in the config, HOME is the user's home from the container's
+    /etc/passwd, else "/" (many programs need it). Call after pivot_root."""
+    if any(e.startswith("HOME=") and len(e) > 5 for e in proc.env):
+        return
+    home = "/"
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a planted fifo must not block
+        try:
+            if os.fstat(fd).st_mode & 0o170000 == 0o100000:
+                data = os.read(fd, 1 << 20).decode(errors="replace")
+                for line in data.splitlines():
+                    f = line.split(":")
+                    if len(f) >= 6 and f[2] == str(proc.uid):
+                        home = f[5] or "/"
+                        break
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    proc.env = [e for e in proc.env if not e.startswith("HOME=")] + ["HOME=" + home]
 
 
 def find_executable(proc: Process) -> str:

@@ -247,7 +247,9 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
     pl.seccomp = linux.get("seccomp")
     pl.hooks = cfg.get("hooks", {})
     pl.cgroups_path = linux.get("cgroupsPath")
-    pl.resources = _with_device_rules(linux.get("resources"), pl.devices)
+    # (like runc, linux.devices are not added to the device cgroup: callers list them in
+    # resources.devices themselves, as docker/podman/CRI do)
+    pl.resources = linux.get("resources")
     pl.annotations = cfg.get("annotations", {})
     return pl
 
@@ -266,16 +268,6 @@ def _check_mapped(user: dict, uid_maps: list, gid_maps: list) -> None:
     for i, g in enumerate(user.get("additionalGids", ())):
         if not mapped(g, gid_maps):
             raise Error(f"process.user.additionalGids[{i}]: {g} is not mapped by linux.gidMappings")
-
-
-def _with_device_rules(resources: dict | None, devs: list[Device]) -> dict | None:
-    """runc (specconv createDevices) allows every linux.devices entry in the device cgroup, after
-    the config's own rules; without that a device the config asks for is created but unusable."""
-    if not resources or resources.get("devices") is None or not devs:
-        return resources
-    extra = [{"allow": True, "type": "c" if d.kind == "u" else d.kind, "major": d.major, "minor": d.minor,
-              "access": "rwm"} for d in devs if d.kind != "p"]
-    return {**resources, "devices": [*resources["devices"], *extra]}
 
 
 def sysctl_allowed(key: str, ns_types: set) -> bool:
