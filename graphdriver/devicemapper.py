@@ -33,7 +33,7 @@ import time
 from typing import Any, BinaryIO, Iterator
 
 from . import loop, thinpool
-from .driver import Change, Driver, DriverError, NotSupported, RefCounts, bool_opt, check_id
+from .driver import Change, Driver, DriverError, NotSupported, RefCounts, bool_opt, check_id, spool
 
 OPTIONS = {
     "dm.pool_dir": "directory holding the images (default <home>/pool)",
@@ -590,15 +590,10 @@ class DeviceMapperDriver(Driver):
     def diff(self, id: str, parent: str | None) -> BinaryIO:
         from . import archive
 
-        out = tempfile.TemporaryFile(prefix="pyrunc-dm-diff-")
-        try:
+        def write(out: BinaryIO) -> None:
             with self._op(), self._ro(id) as root, self._ro(parent) as proot:
                 archive.export_diff(root, archive.compute_changes(root, proot), out)
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out
+        return spool(write, "pyrunc-dm-diff-")
 
     def diff_size(self, id: str, parent: str | None) -> int:
         from . import archive

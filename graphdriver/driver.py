@@ -115,6 +115,18 @@ class RefCounts:
         return out
 
 
+def spool(write, prefix: str = "pyrunc-diff-") -> BinaryIO:
+    """Run ``write(file)`` into an anonymous temp file and return it rewound (closed on failure)."""
+    out = tempfile.TemporaryFile(prefix=prefix)
+    try:
+        write(out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
 class Driver(abc.ABC):
     """Base class of every graph driver (see module docstring)."""
 
@@ -207,15 +219,11 @@ class Driver(abc.ABC):
         from . import archive
 
         self._require(id)
-        out = tempfile.TemporaryFile(prefix="pyrunc-diff-")
-        try:
+
+        def write(out: BinaryIO) -> None:
             with self._mounted(id) as root, self._mounted(parent) as proot:
                 archive.export_diff(root, archive.compute_changes(root, proot), out)
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out
+        return spool(write)
 
     def diff_size(self, id: str, parent: str | None) -> int:
         """Bytes of regular-file content added or changed in ``id`` relative to ``parent``."""

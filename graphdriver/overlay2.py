@@ -29,7 +29,7 @@ import stat
 from typing import BinaryIO
 
 from . import archive, syscalls
-from .driver import Change, Driver, DriverError, RefCounts, bool_opt, check_id
+from .driver import Change, Driver, DriverError, RefCounts, bool_opt, check_id, spool
 from .registry import register
 
 MAX_LOWERS = 500  # kernel limit (OVL_MAX_STACK)
@@ -520,17 +520,9 @@ class Overlay2Driver(Driver):
             raise DriverError(f"overlay2: layer {id}: does not exist")
         if not self._native(id, parent):
             return super().diff(id, parent)
-        import tempfile
-
-        out = tempfile.TemporaryFile(prefix="pyrunc-diff-")
-        try:
-            archive.export_diff(os.path.join(self._dir(id), "diff"),
-                                self._native_changes(id, hidden_children=False), out, whiteouts="overlay")
-        except BaseException:
-            out.close()
-            raise
-        out.seek(0)
-        return out
+        return spool(lambda out: archive.export_diff(os.path.join(self._dir(id), "diff"),
+                                                     self._native_changes(id, hidden_children=False), out,
+                                                     whiteouts="overlay"))
 
     def diff_size(self, id: str, parent: str | None) -> int:
         if not self.exists(id):

@@ -307,12 +307,9 @@ def pivot(rootfs: str, no_pivot: bool, propagation: int | None = None) -> None:
         L.mount(None, "/", None, propagation, None)
 
 
-def mask_paths(paths: list[str]) -> None:
-    """Hide paths after pivot_root: /dev/null over files, an empty read-only tmpfs over dirs."""
-    if not paths:
-        return
+def _each_existing(paths: list[str]):
+    """Yield (root fd, path, O_PATH fd) for each of ``paths`` that exists below "/" (fds closed after)."""
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    null = None
     try:
         for p in paths:
             try:
@@ -320,18 +317,27 @@ def mask_paths(paths: list[str]) -> None:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    L.mount("tmpfs", _fdpath(fd), "tmpfs", L.MS_RDONLY, None)
-                else:
-                    if null is None:
-                        null = _open_dev_null(root)
-                    L.mount(_fdpath(null), _fdpath(fd), None, L.MS_BIND, None)
+                yield root, p, fd
             finally:
                 os.close(fd)
     finally:
+        os.close(root)
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Hide paths after pivot_root: /dev/null over files, an empty read-only tmpfs over dirs."""
+    null = None
+    try:
+        for root, _p, fd in _each_existing(paths):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                L.mount("tmpfs", _fdpath(fd), "tmpfs", L.MS_RDONLY, None)
+            else:
+                if null is None:
+                    null = _open_dev_null(root)
+                L.mount(_fdpath(null), _fdpath(fd), None, L.MS_BIND, None)
+    finally:
         if null is not None:
             os.close(null)
-        os.close(root)
 
 
 def _open_dev_null(root: int) -> int:
@@ -350,30 +356,19 @@ def _open_dev_null(root: int) -> int:
 
 
 def readonly_paths(paths: list[str]) -> None:
-    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for p in paths:
+    for root, p, fd in _each_existing(paths):
+        L.mount(_fdpath(fd), _fdpath(fd), None, L.MS_BIND | L.MS_REC, None)
+        top = resolve(root, p)  # the fd still names the covered directory, the bind is on top
+        try:
+            _remount_bind(_fdpath(top), L.MS_RDONLY | L.MS_REC)
+            # a remount is never recursive: mounts below the path would stay writable
             try:
-                fd = resolve(root, p)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                L.mount(_fdpath(fd), _fdpath(fd), None, L.MS_BIND | L.MS_REC, None)
-            finally:
-                os.close(fd)
-            fd = resolve(root, p)
-            try:
-                _remount_bind(_fdpath(fd), L.MS_RDONLY | L.MS_REC)
-                # a remount is never recursive: mounts below the path would stay writable
-                try:
-                    L.mount_setattr(fd, MOUNT_ATTR_RDONLY, 0, recursive=True)
-                except OSError as e:
-                    if e.errno != 38:  # ENOSYS: kernel < 5.12, keep the top-only remount
-                        raise
-            finally:
-                os.close(fd)
-    finally:
-        os.close(root)
+                L.mount_setattr(top, MOUNT_ATTR_RDONLY, 0, recursive=True)
+            except OSError as e:
+                if e.errno != 38:  # ENOSYS: kernel < 5.12, keep the top-only remount
+                    raise
+        finally:
+            os.close(top)
 
 
 def readonly_root() -> None:

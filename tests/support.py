@@ -111,15 +111,16 @@ def mounts_under(prefix: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
 
 
-def cgroup_dirs(name: str) -> list[str]:
-    """Every cgroup directory (any hierarchy) whose path contains ``name``."""
+def cgroup_dirs(name: str, exact: bool = False) -> list[str]:
+    """Every cgroup directory (any hierarchy) whose name contains (or, ``exact``, is) ``name``."""
     found = []
     for base in os.listdir("/sys/fs/cgroup"):
         top = os.path.join("/sys/fs/cgroup", base)
         if not os.path.isdir(top) or os.path.islink(top):
             continue
         for dirpath, dirnames, _ in os.walk(top):
-            if name in os.path.basename(dirpath):
+            base = os.path.basename(dirpath)
+            if base == name if exact else name in base:
                 found.append(dirpath)
             if dirpath.count("/") > 7:
                 dirnames[:] = []
@@ -139,3 +140,22 @@ def rmtree(path: str) -> None:
         for mp in sorted(mounts_under(path), reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def read_until(fd: int, marker: bytes, timeout: float = 10) -> bytes:
+    """Read ``fd`` (e.g. a pty master) until ``marker`` shows up, EOF/EIO, or ``timeout``."""
+    import select
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is gone
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from support import pid_alive
+from support import pid_alive, read_until
 
 
 @pytest.fixture
@@ -112,16 +112,7 @@ def test_exec_tty_through_console_socket(rt, running):
         _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 1)
         master = fds[0]
         os.write(master, b"yo\n")
-        data = b""
-        deadline = time.monotonic() + 10
-        while b"got:yo" not in data and time.monotonic() < deadline:
-            try:
-                chunk = os.read(master, 1024)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
+        data = read_until(master, b"got:yo")
         os.close(master)
         conn.close()
         assert b"/dev/pts/" in data and b"got:yo" in data, data

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import cgroup_dirs, pid_alive
+from support import cgroup_dirs, pid_alive, read_until
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 
@@ -282,16 +282,7 @@ def test_console_socket_delivers_pty_master(rt, busybox_rootfs):
     master = fds[0]
     rt.run("start", cid, check=True)
     os.write(master, b"42\n")
-    data = b""
-    deadline = time.monotonic() + 10
-    while b"answer:42" not in data and time.monotonic() < deadline:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
+    data = read_until(master, b"answer:42")
     os.close(master)
     conn.close()
     srv.close()

@@ -148,15 +148,18 @@ class PtySession:
         os.close(self.master)
 
 
-# busybox ash asks for the cursor position (ESC[6n) right after printing its prompt
-PROMPT = rb"[#$] (\x1b\[6n)?$"
+# a busybox ash prompt, possibly followed by its cursor-position query (ESC[6n) or, when the client resizes the
+# tty after the shell started (docker exec -it), by the redrawn prompt's clear-to-end (ESC[J)
+PROMPT = rb"[#$] (\x1b\[[0-9;]*[A-Za-z])*$"
 
 
 def drive_shell(sess: PtySession, code: int) -> None:
-    """At a busybox sh prompt: check arithmetic, the tty name and its 24x80 size, then ``exit code``."""
+    """At a busybox sh prompt: check arithmetic, the tty name and its 24x80 size, then ``exit code``.
+    Newlines may arrive as "\\r\\r\\n": containerd/console (ctr) keeps OPOST on in raw mode, so the
+    container's ONLCR output is translated once more by our terminal."""
     sess.expect(PROMPT)
     sess.type("echo ans-$((6*7))\r")
-    sess.expect(rb"ans-42\r\n")
+    sess.expect(rb"ans-42\r+\n")
     sess.type("tty; stty size\r")
-    sess.expect(rb"/dev/pts/\d+\r\n24 80\r\n")
+    sess.expect(rb"/dev/pts/\d+\r+\n24 80\r+\n")
     sess.type(f"exit {code}\r")
