@@ -48,6 +48,7 @@ def create(gopts, cid: str, bundle: str, opts, for_run: bool = False) -> Created
         raise Error(f"root.path: rootfs ({pl.rootfs}) does not exist")
     for w in pl.process.unknown_caps:
         log.warning(f"unknown capability {w!r}, ignored")
+    _warn_ungrantable(pl.process)
     log.debug(f"plan ready in {log.elapsed_ms(t0)}")
 
     root = gopts.root
@@ -98,6 +99,24 @@ def _check_terminal(pl: plan.Plan, opts, for_run: bool) -> None:
         raise Error("cannot allocate tty if runc will detach without setting console socket")
     if opts.console_socket and (not pl.process.terminal or not detach):
         raise Error("cannot use console socket if runc will not detach or allocate tty")
+
+
+def _warn_ungrantable(proc: plan.Process) -> None:
+    """The spec wants capabilities the host cannot grant ignored with a warning (the init drops them)."""
+    if proc.cap_bounding is None:
+        return
+    wanted = proc.cap_bounding | proc.cap_effective | proc.cap_permitted | proc.cap_inheritable | proc.cap_ambient
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapBnd:"):
+                missing = wanted & ~int(line.split()[1], 16)
+                break
+        else:
+            return
+    if missing:
+        from .caps import NAMES
+        names = [NAMES[i] if i < len(NAMES) else str(i) for i in range(missing.bit_length()) if missing >> i & 1]
+        log.warning(f"capabilities not in the runtime's bounding set are dropped: {', '.join(names)}")
 
 
 def _check_lsm(proc: plan.Process) -> None:
