@@ -137,3 +137,36 @@ static int pr_join_session_keyring(const char *name)
 {
     RET(syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name));
 }
+
+/* fork() straight into a cgroup2 directory (clone3 + CLONE_INTO_CGROUP, Linux >= 5.7): the child
+ * is born in the container's cgroup, so no cgroup.procs write (and its RCU grace period) is needed.
+ * Python's fork bookkeeping is done exactly as os.fork does it, with the GIL re-taken (cffi
+ * releases it around calls). Returns the pid in the parent, 0 in the child, -errno on failure. */
+#include <linux/sched.h>
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+static int pr_fork_into_cgroup(int cgroup_fd)
+{
+    struct clone_args args;
+    long pid;
+    int err;
+    PyGILState_STATE gil;
+    memset(&args, 0, sizeof(args));
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (unsigned long long)cgroup_fd;
+    gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+    pid = syscall(SYS_clone3, &args, sizeof(args));
+    err = errno;
+    if (pid == 0)
+        PyOS_AfterFork_Child();
+    else
+        PyOS_AfterFork_Parent();
+    PyGILState_Release(gil);
+    return pid < 0 ? -err : (int)pid;
+}

@@ -30,6 +30,7 @@ int pr_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int pr_link_up(const char *name);
 int pr_setrlimit(int resource, unsigned long long soft, unsigned long long hard);
 int pr_join_session_keyring(const char *name);
+int pr_fork_into_cgroup(int cgroup_fd);
 """)
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sys.c")) as f:
     ffi.set_source("pyrunc._sys", f.read())

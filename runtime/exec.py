@@ -89,7 +89,7 @@ class Joiner:
 
 def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tuple[int, int | None]:
     """Start the process; return (pid, pty master or None when the caller relays the terminal)."""
-    from .create import _check_lsm, _connect, _preserved_fds
+    from .create import _check_lsm, _connect, _preserved_fds, fork_in_cgroup
     st = c.status()
     if st == "stopped":
         raise Error("cannot exec in a stopped container")
@@ -130,7 +130,9 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
     parent_chan, child_chan = sync.pair()
     if not detach:
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
-    pid = os.fork()
+    # a frozen cgroup would freeze the half-set-up process: join it after execve instead
+    late_join = st == "paused"
+    pid, born_inside = fork_in_cgroup(mgr, allowed=not late_join)
     if pid == 0:
         parent_chan.close()
         _joiner(j, child_chan)
@@ -141,9 +143,7 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
         j.console.close()
     final = None
     try:
-        # a frozen cgroup would freeze the half-set-up process: join it after execve instead
-        late_join = st == "paused"
-        if mgr is not None and not late_join:
+        if mgr is not None and not late_join and not born_inside:
             mgr.apply(pid)
         sync.send(parent_chan, sync.CGROUP_JOINED)
         while True:

@@ -162,3 +162,8 @@ def setrlimit(resource: int, soft: int, hard: int) -> None:
 
 def join_session_keyring(name: str) -> None:
     _check(_lib.pr_join_session_keyring(name.encode()), "join session keyring")
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork(), with the child born inside the cgroup2 directory ``cgroup_fd`` (clone3)."""
+    return _check(_lib.pr_fork_into_cgroup(cgroup_fd), "clone3(CLONE_INTO_CGROUP)")
