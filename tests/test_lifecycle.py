@@ -315,3 +315,37 @@ def test_parallel_create_start_delete_cycles(rt, busybox_rootfs):
     assert not errors, errors
     assert not [c for c in os.listdir(rt.root) if not c.startswith(".")]
     assert not [d for cid in ids for d in cgroup_dirs(cid)]
+
+
+def test_run_forwards_signals_to_the_container(rt, busybox_rootfs):
+    bundle = rt.bundle(["sh", "-c", "trap 'echo got-usr1; exit 5' USR1; echo ready; while :; do sleep 0.05; done"],
+                       busybox_rootfs)
+    p = subprocess.Popen(rt.cmd("run", "--bundle", bundle, rt.new_id()), stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        p.send_signal(10)  # SIGUSR1 to pyrunc, forwarded to the container's init
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert b"got-usr1" in out and p.returncode == 5
+
+
+def test_recycled_pid_is_not_taken_for_the_init(rt, busybox_rootfs):
+    bundle = rt.bundle(["sleep", "30"], busybox_rootfs)
+    cid = rt.new_id()
+    rt.run("run", "-d", "--bundle", bundle, cid, check=True)
+    assert rt.state(cid)["status"] == "running"
+    # a different start time for the same pid is exactly what a recycled pid looks like
+    path = os.path.join(rt.root, cid, "state.json")
+    st = json.load(open(path))
+    st["pid_start"] += 1
+    with open(path, "w") as f:
+        json.dump(st, f)
+    assert rt.state(cid)["status"] == "stopped" and rt.state(cid)["pid"] == 0
+    p = rt.run("kill", cid, "KILL")
+    assert p.returncode == 1 and b"container not running" in p.stderr, "never signal a recycled pid"
+    st["pid_start"] -= 1
+    with open(path, "w") as f:
+        json.dump(st, f)
