@@ -167,7 +167,7 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     if seccomp_prog is not None and seccomp_prog.has_notify:
         listener = _connect(pl.seccomp["listenerPath"], "seccomp listener")
     parent_chan, child_chan = sync.pair()
-    preserve = _preserved_fds(opts)
+    preserve = _preserved_fds(opts, pl.process)
 
     userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
     restore = [] if userns_stage else _enter_pid_time(pl)
@@ -235,11 +235,23 @@ def fork_in_cgroup(cg, allowed: bool = True) -> tuple[int, bool]:
     return os.fork(), False
 
 
-def _preserved_fds(opts) -> int:
-    n = opts.preserve_fds or 0
-    listen = os.environ.get("LISTEN_FDS")
-    if listen and listen.isdigit():
-        n += int(listen)
+def socket_activation() -> int:
+    """systemd socket activation: LISTEN_FDS fds meant for us (LISTEN_PID unset or our pid)."""
+    listen = os.environ.get("LISTEN_FDS", "")
+    pid = os.environ.get("LISTEN_PID")
+    if listen.isdigit() and (pid is None or pid == str(os.getpid())):
+        return int(listen)
+    return 0
+
+
+def _preserved_fds(opts, proc: plan.Process | None = None) -> int:
+    """Check and mark inheritable the fds 3.. passed on (socket activation first, then --preserve-fds);
+    with socket activation the process gets LISTEN_FDS=n and LISTEN_PID=1, like runc."""
+    listen = socket_activation()
+    n = (opts.preserve_fds or 0) + listen
+    if listen and proc is not None:
+        proc.env = [e for e in proc.env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+        proc.env += [f"LISTEN_FDS={listen}", "LISTEN_PID=1"]
     for fd in range(3, 3 + n):
         try:
             os.fstat(fd)

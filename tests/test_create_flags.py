@@ -89,3 +89,20 @@ def test_unknown_config_field_is_named(rt, busybox_rootfs):
     bundle = rt.bundle(["true"], busybox_rootfs, mutate=lambda c: c["linux"].update(maskedPaths="nope"))
     p = rt.run("create", "--bundle", bundle, rt.new_id())
     assert p.returncode == 1 and b"linux.maskedPaths: expected an array" in p.stderr
+
+
+def test_socket_activation_fds_and_env(rt, busybox_rootfs):
+    bundle = rt.bundle(["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"], busybox_rootfs)
+    r, w = os.pipe()
+    os.write(w, b"activated\n")
+    os.close(w)
+    env = dict(os.environ, LISTEN_FDS="1")
+    env.pop("LISTEN_PID", None)
+    try:
+        p = subprocess.run(["/bin/bash", "-c", f'exec "$@" 3<&{r}', "bash",
+                            *rt.cmd("run", "--bundle", bundle, rt.new_id())],
+                           pass_fds=(r,), capture_output=True, timeout=60, env=env)
+    finally:
+        os.close(r)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"1 1\nactivated\n"
