@@ -16,10 +16,9 @@ import re
 import shutil
 import struct
 import subprocess
-import uuid
 from dataclasses import dataclass
 
-from . import loop
+from . import loop, syscalls, treecopy
 
 FICLONE = 0x40049409
 FIFREEZE = 0xC0045877
@@ -48,51 +47,13 @@ def human(n: int) -> str:
 
 # --- file level copy-on-write -----------------------------------------------------------------
 
-def clone_file(src: str, dst: str) -> None:
-    """Reflink ``src`` to a new file ``dst`` (shares all extents); OSError if unsupported."""
+def _copy_into_new(src: str, dst: str, copy) -> None:
+    """Open ``src`` and a new ``dst``, run ``copy(sfd, dfd, size)``; ``dst`` is removed on failure."""
     sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.ioctl(dfd, FICLONE, sfd)
-        except OSError:
-            os.close(dfd)
-            os.unlink(dst)
-            raise
-        os.close(dfd)
-    finally:
-        os.close(sfd)
-
-
-def sparse_copy(src: str, dst: str) -> int:
-    """Copy only the allocated ranges of ``src`` into a new ``dst``; returns bytes copied.
-
-    Plain copyfile would write the holes as zeros (a 10 GiB image would cost 10 GiB).
-    """
-    sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-    copied = 0
-    try:
-        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            size = os.fstat(sfd).st_size
-            os.ftruncate(dfd, size)
-            off = 0
-            while off < size:
-                try:
-                    data = os.lseek(sfd, off, os.SEEK_DATA)
-                except OSError as e:
-                    if e.errno == errno.ENXIO:       # only a hole remains
-                        break
-                    raise
-                hole = os.lseek(sfd, data, os.SEEK_HOLE)
-                pos = data
-                while pos < hole:
-                    n = os.copy_file_range(sfd, dfd, hole - pos, pos, pos)
-                    if n == 0:
-                        break
-                    pos += n
-                copied += pos - data
-                off = hole
+            copy(sfd, dfd, os.fstat(sfd).st_size)
         except BaseException:
             os.close(dfd)
             os.unlink(dst)
@@ -100,25 +61,25 @@ def sparse_copy(src: str, dst: str) -> int:
         os.close(dfd)
     finally:
         os.close(sfd)
-    return copied
+
+
+def clone_file(src: str, dst: str) -> None:
+    """Reflink ``src`` to a new file ``dst`` (shares all extents); OSError if unsupported."""
+    _copy_into_new(src, dst, lambda sfd, dfd, _size: syscalls.ficlone(dfd, sfd))
+
+
+def sparse_copy(src: str, dst: str) -> None:
+    """Copy only the allocated ranges of ``src`` into a new ``dst`` (treecopy's extent copy).
+
+    Plain copyfile would write the holes as zeros (a 10 GiB image would cost 10 GiB).
+    """
+    _copy_into_new(src, dst, lambda sfd, dfd, size: treecopy.copy_data(sfd, dfd, size,
+                                                                        treecopy.CopyStats(reflink=False)))
 
 
 def can_reflink(directory: str) -> bool:
     """Probe FICLONE with two scratch files in ``directory``."""
-    base = os.path.join(directory, f".reflink-probe-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(base, "wb") as f:
-            f.write(b"\0" * 4096)
-        clone_file(base, base + ".c")
-        os.unlink(base + ".c")
-        return True
-    except OSError:
-        return False
-    finally:
-        try:
-            os.unlink(base)
-        except FileNotFoundError:
-            pass
+    return treecopy.reflink_supported(directory)
 
 
 def fitrim(mountpoint: str) -> int:
