@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from . import loop, syscalls, treecopy
 
-FICLONE = 0x40049409
 FIFREEZE = 0xC0045877
 FITHAW = 0xC0045878
 FITRIM = 0xC0185879
