@@ -143,13 +143,16 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
         # PYRUNC_CGROUP_VERSION=v2 runs a hybrid host's containers on its cgroup2 hierarchy only (tests)
         cg = new_manager(pl.cgroups_path, cid, pl.resources, systemd=bool(gopts.systemd_cgroup),
                          mode=os.environ.get("PYRUNC_CGROUP_VERSION") or None)
-        undo.cgroup = cg
-        cg.create()
-        if pl.resources:
-            cg.set_resources(pl.resources)
     except CgroupError as e:
         raise Error(str(e)) from None
-    log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
+    undo.cgroup = cg
+    # v2 forks the init straight into its cgroup, which must exist first; on v1 the directories
+    # are made after the fork, while the init sets up (the init waits for the join anyway)
+    userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
+    early = cg.version == "v2" and not userns_stage
+    if early:
+        _setup_cgroup(cg, pl.resources)
+        log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
 
     seccomp_prog = None
     if pl.seccomp:
@@ -169,12 +172,11 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     parent_chan, child_chan = sync.pair()
     preserve = _preserved_fds(opts, pl.process)
 
-    userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
     restore = [] if userns_stage else _enter_pid_time(pl)
     if for_run and not opts.detach:
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
     # the user-namespace stage forks the init itself, after the parent joined the stage to the cgroup
-    pid, born_inside = fork_in_cgroup(cg, allowed=not userns_stage)
+    pid, born_inside = fork_in_cgroup(cg, allowed=early)
     if pid == 0:
         os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
@@ -191,6 +193,9 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
         listener.close()
     log.debug(f"forked init {pid} at {log.elapsed_ms(t0)}")
 
+    if not early:
+        _setup_cgroup(cg, pl.resources)
+        log.debug(f"cgroup ready at {log.elapsed_ms(t0)}")
     if not born_inside:
         try:
             cg.apply(pid)
@@ -218,6 +223,17 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
         state.write_pid_file(opts.pid_file, init_pid)
     log.debug(f"create done in {log.elapsed_ms(t0)}")
     return Created(init_pid, c)
+
+
+def _setup_cgroup(cg, resources: dict | None) -> None:
+    """Create the container's cgroup and write its limits (before any process joins it)."""
+    from .cgroups import CgroupError
+    try:
+        cg.create()
+        if resources:
+            cg.set_resources(resources)
+    except CgroupError as e:
+        raise Error(str(e)) from None
 
 
 def fork_in_cgroup(cg, allowed: bool = True) -> tuple[int, bool]:
