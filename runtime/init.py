@@ -274,7 +274,10 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             os.dup2(slave, i)
         os.close(slave)
 
-    cgroup_joined()
+    cgroup_joined()  # (may unshare the cgroup namespace: still needs CAP_SYS_ADMIN)
+    # like runc's finalizeNamespace, before READY: a user or capability the kernel refuses is a
+    # create error the caller sees, not a silent exit after start
+    drop_privileges(proc, seccomp_prog, last_cap)
     sync.send(chan, sync.READY)
     chan.close()
     # the start handshake: block until `pyrunc start` writes one byte into exec.fifo
@@ -284,7 +287,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
     if pl.hooks.get("startContainer"):
         from .hooks import run_hooks
         run_hooks(pl.hooks["startContainer"], "startContainer", _hook_state(pl, "created"))
-    finalize_and_exec(proc, exe, seccomp_prog, preserve, last_cap)
+    exec_now(proc, exe, seccomp_prog, preserve)
 
 
 def _preimport(pl: Plan, seccomp_prog) -> None:
@@ -392,8 +395,15 @@ def find_executable(proc: Process) -> str:
 
 def finalize_and_exec(proc: Process, exe: str, seccomp_prog, preserve: int, last_cap: int) -> None:
     """User, capabilities, no_new_privs, seccomp, fds, cwd, then execve. Never returns."""
+    drop_privileges(proc, seccomp_prog, last_cap)
+    exec_now(proc, exe, seccomp_prog, preserve)
+
+
+def drop_privileges(proc: Process, seccomp_prog, last_cap: int) -> None:
+    """seccomp (without no_new_privs it needs CAP_SYS_ADMIN: load while still root), user and
+    groups, capabilities, no_new_privs, umask and cwd."""
     if not proc.no_new_privs:
-        seccomp_prog.load()  # needs CAP_SYS_ADMIN without no_new_privs: load while still root
+        seccomp_prog.load()
     set_user_and_caps(proc, last_cap)
     if proc.no_new_privs:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
@@ -403,6 +413,11 @@ def finalize_and_exec(proc: Process, exe: str, seccomp_prog, preserve: int, last
         os.chdir(proc.cwd)
     except OSError as e:
         raise InitError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror.lower()}") from None
+
+
+def exec_now(proc: Process, exe: str, seccomp_prog, preserve: int) -> None:
+    """Close every fd but stdio and the preserved ones at exec, load a no_new_privs seccomp filter
+    as close to execve as possible (few syscalls left to allow), execve. Never returns."""
     env = {}
     for kv in proc.env:
         k, _, v = kv.partition("=")

@@ -233,14 +233,17 @@ def test_join_namespaces_of_a_created_user_namespace_container(rt, userns_rootfs
         rt.run("delete", "--force", cid)
 
 
-def test_failure_after_start_is_reported_on_stderr(rt, userns_rootfs):
-    """A gid the joined user namespace does not map fails setgroups after the start handshake:
-    the message must still reach someone (the container's stderr), not vanish in exit code 1."""
+def test_unmapped_group_fails_create_with_a_message(rt, userns_rootfs):
+    """A gid the joined user namespace does not map fails setgroups; like runc, user and groups
+    are set before the start handshake, so create reports it instead of a silent exit 1."""
     with container_holder(rt, userns_rootfs, lambda c: userns(c, 200000, 1000)) as (_cid, hpid):
         def cfg(c):
             add_ns(c, "user", f"/proc/{hpid}/ns/user")
             c["process"]["user"] = {"uid": 0, "gid": 0, "additionalGids": [5000]}
         b = rt.bundle(["true"], userns_rootfs, mutate=cfg)
-        p = rt.run("run", "--bundle", b, rt.new_id())
-        assert p.returncode != 0
-        assert b"container init failed" in p.stderr, p.stderr
+        cid = rt.new_id()
+        p = rt.run("create", "--bundle", b, cid)
+        assert p.returncode == 1
+        assert b"unable to start container process" in p.stderr and b"invalid argument" in p.stderr.lower(), \
+            p.stderr
+        assert not os.path.exists(os.path.join(rt.root, cid))

@@ -349,3 +349,16 @@ def test_recycled_pid_is_not_taken_for_the_init(rt, busybox_rootfs):
     st["pid_start"] -= 1
     with open(path, "w") as f:
         json.dump(st, f)
+
+
+def test_failure_after_start_is_reported_on_stderr(rt, rootfs_rw):
+    """execve itself happens after the start handshake: its failure must reach the container's
+    stderr instead of vanishing in an exit status."""
+    bad = os.path.join(rootfs_rw, "bad-exe")
+    with open(bad, "wb") as f:
+        f.write(b"\x00\x01 not an executable format\n")
+    os.chmod(bad, 0o755)
+    bundle = rt.bundle(["/bad-exe"], rootfs_rw, mutate=lambda c: c["root"].update(readonly=False))
+    p = rt.run("run", "--bundle", bundle, rt.new_id())
+    assert p.returncode != 0
+    assert b"container init failed" in p.stderr and b"exec format error" in p.stderr.lower(), p.stderr
