@@ -8,6 +8,8 @@ import pytest
 
 from support import pid_alive, read_until
 
+pytest_plugins = ("test_init_support",)  # its fixture userns_rootfs
+
 
 @pytest.fixture
 def running(rt, busybox_rootfs):
@@ -133,3 +135,38 @@ def test_exec_cannot_reach_host_interpreter(rt, running):
         p = rt.run("exec", running, "sh", "-c", script, check=True)
         assert b"WROTE" not in p.stdout and b"done" in p.stdout
     assert hashlib.sha256(open(target, "rb").read()).hexdigest() == before
+
+
+def test_exec_joins_user_and_time_namespaces(rt, userns_rootfs):
+    from test_init_support import add_ns, userns
+
+    def cfg(c):
+        userns(c, 300000, 65536)
+        add_ns(c, "time")
+        c["linux"]["timeOffsets"] = {"monotonic": {"secs": 86400, "nanosecs": 0}}
+        c["process"]["args"] = ["sleep", "60"]
+    bundle = rt.bundle(["sleep", "60"], userns_rootfs, mutate=cfg)
+    cid = rt.new_id()
+    rt.run("run", "-d", "--bundle", bundle, cid, check=True)
+    init = rt.state(cid)["pid"]
+    p = rt.run("exec", cid, "sh", "-c", "cat /proc/self/uid_map; readlink /proc/self/ns/user; readlink /proc/self/ns/time; "
+               "cat /proc/self/timens_offsets; id -u", check=True)
+    out = p.stdout.decode()
+    assert out.split("\n")[0].split() == ["0", "300000", "65536"]
+    assert os.readlink(f"/proc/{init}/ns/user") in out and os.readlink(f"/proc/{init}/ns/time") in out
+    assert "monotonic" in out and "86400" in out
+    assert out.strip().endswith("0"), "root inside the user namespace"
+
+
+def test_exec_preserve_fds(rt, running):
+    import subprocess
+    r, w = os.pipe()
+    os.write(w, b"fd-for-exec\n")
+    os.close(w)
+    try:
+        p = subprocess.run(["/bin/bash", "-c", f'exec "$@" 3<&{r}', "bash",
+                            *rt.cmd("exec", "--preserve-fds", "1", running, "sh", "-c", "cat <&3")],
+                           pass_fds=(r,), capture_output=True, timeout=60)
+    finally:
+        os.close(r)
+    assert p.returncode == 0 and p.stdout == b"fd-for-exec\n", p.stderr
