@@ -112,3 +112,21 @@ def test_notify_listener_receives_fd_and_answers(rt, busybox_rootfs):
     assert b"rc=1" in p.stdout and b"made" not in p.stdout
     st = got["state"]
     assert st["fds"] == ["seccompFd"] and st["metadata"] == "meta1" and st["state"]["id"] == cid
+
+
+def test_log_action_lets_the_syscall_through(rt, busybox_rootfs):
+    rules = [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]
+    bundle = rt.bundle(["sh", "-c", "mkdir /dev/shm/logged && echo made"], busybox_rootfs, mutate=_seccomp(rules))
+    assert rt.run("run", "--bundle", bundle, rt.new_id(), check=True).stdout == b"made\n"
+
+
+def test_default_errno_and_allow_list(rt, busybox_rootfs):
+    # everything not listed fails with defaultErrnoRet (38 = ENOSYS): mkdir is not on the list
+    docker = json.load(open(os.path.join(FIXTURES, "client-configs", "docker-config-true.json")))
+    allowed = [g for g in docker["linux"]["seccomp"]["syscalls"] if g["action"] == "SCMP_ACT_ALLOW"]
+    names = sorted({n for g in allowed for n in g["names"]} - {"mkdir", "mkdirat"})
+    rules = [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    bundle = rt.bundle(["sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?"], busybox_rootfs,
+                       mutate=_seccomp(rules, default="SCMP_ACT_ERRNO", defaultErrnoRet=38))
+    out = rt.run("run", "--bundle", bundle, rt.new_id(), check=True).stdout
+    assert b"rc=1" in out and b"not implemented" in out.lower(), out
