@@ -12,7 +12,7 @@ rm -rf build
 .venv/bin/pip install -q --no-build-isolation --force-reinstall --no-deps .
 # pip keeps only "#!python" shebangs, so bin/* starts as a sh/python polyglot; once installed the
 # launchers get the direct "#!/usr/bin/python3 -IS" shebang (saves a shell start, ~1.4 ms a call)
-for b in .venv/bin/pyrunc*; do
+for b in .venv/bin/pyrunc* .venv/bin/pyctr; do
   if sed -n 2p "$b" | grep -q "^''''exec /usr/bin/python3 -IS"; then
     sed -i '1,2c #!/usr/bin/python3 -IS' "$b"
   fi

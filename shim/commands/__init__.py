@@ -1,0 +1,1 @@
+"""One module per pyctr subcommand: ``HELP``, ``add_arguments(parser)``, ``run(ctx, args) -> int``."""
