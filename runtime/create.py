@@ -178,6 +178,9 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     # the user-namespace stage forks the init itself, after the parent joined the stage to the cgroup
     pid, born_inside = fork_in_cgroup(cg, allowed=early)
     if pid == 0:
+        if for_run and not opts.detach:
+            from .foreground import Forwarder
+            Forwarder.restore_defaults()  # `run` forwards signals; the init takes them as usual
         os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
         child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve, listener)

@@ -213,15 +213,17 @@ def _namespace_fds(pid: int) -> list[tuple[str, int]]:
 
 
 def _preimport(j: Joiner) -> None:
-    from . import init, rootfs  # noqa: F401
+    from . import foreground, init, rootfs  # noqa: F401
     if j.seccomp is not None:
         from . import seccomp  # noqa: F401
 
 
 def _joiner(j: Joiner, chan) -> None:
     """Child: enter the container, fork the final process (pid/time ns apply to children)."""
+    from .foreground import Forwarder
     from .init import _describe
     try:
+        Forwarder.restore_defaults()  # the foreground exec installed its forwarding handlers
         L.prctl(L.PR_SET_DUMPABLE, 0)
         for t, fd in j.ns_fds:
             L.setns(fd, _NS_FLAG[t])

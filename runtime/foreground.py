@@ -2,22 +2,54 @@
 import os
 
 
-def wait_forwarding(pid: int, master: int | None) -> int:
-    import _signal as signal  # the signal module imports enum (~3 ms)
+class Forwarder:
+    """Signal forwarding for a foreground ``run``/``exec``, installed before the container's process
+    starts: signals are held until ``release(pid)`` and then forwarded (runc buffers them the same
+    way), so one that arrives early neither kills pyrunc nor gets lost."""
 
-    def forward(signum, _frame):
+    _SKIP = (9, 17, 19)  # SIGKILL, SIGCHLD, SIGSTOP
+
+    def __init__(self) -> None:
+        import _signal  # the signal module imports enum (~3 ms)
+        self.pid: int | None = None
+        self.held: list[int] = []
+        for s in range(1, 32):
+            if s not in self._SKIP:
+                try:
+                    _signal.signal(s, self._on_signal)
+                except (OSError, ValueError):
+                    pass
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.pid is None:
+            self.held.append(signum)
+            return
         try:
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    for s in range(1, 32):
-        if s in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
-            continue
-        try:
-            signal.signal(s, forward)
-        except (OSError, ValueError):
-            pass
+    def release(self, pid: int) -> None:
+        self.pid = pid
+        held, self.held = self.held, []
+        for s in held:
+            self._on_signal(s, None)
+
+    @classmethod
+    def restore_defaults(cls) -> None:
+        """In a forked child that will become a container process: default dispositions again."""
+        import _signal
+        for s in range(1, 32):
+            if s not in cls._SKIP:
+                try:
+                    _signal.signal(s, _signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+
+
+def wait_forwarding(fwd: Forwarder, pid: int, master: int | None) -> int:
+    """Forward signals to ``pid`` (and relay the pty), reap, return its shell-style status."""
+    fwd.release(pid)
     if master is not None:
         return _copy_tty(pid, master)
     return _reap_until(pid)

@@ -2,7 +2,6 @@
 import json
 import os
 import socket
-import time
 
 import pytest
 

@@ -1,7 +1,7 @@
 """``pyrunc exec [flags] ID [CMD ARGS...]``: run one more process in a container."""
 from .. import state
 from ..exec import exec_process, load_process
-from ..foreground import wait_forwarding
+from ..foreground import Forwarder, wait_forwarding
 from . import need_id
 
 
@@ -10,9 +10,11 @@ def run(gopts, opts, args) -> int:
     c = state.load(gopts.root, cid)
     proc = load_process(opts, args[1:], c.bundle)
     detach = bool(opts.detach)
+    # installed before the fork so that no signal is lost; the forked process restores the defaults
+    fwd = None if detach else Forwarder()
     pid, master = exec_process(c, proc, opts, detach)
     if opts.pid_file:
         state.write_pid_file(opts.pid_file, pid)
     if detach:
         return 0
-    return wait_forwarding(pid, master)
+    return wait_forwarding(fwd, pid, master)

@@ -4,7 +4,7 @@ import os
 from .. import log
 from ..create import create
 from ..errors import Error
-from ..foreground import wait_forwarding
+from ..foreground import Forwarder, wait_forwarding
 from .start import start_container
 
 
@@ -27,6 +27,8 @@ def run(gopts, opts, args) -> int:
     tty_pair = None
     if not opts.detach and not opts.console_socket:
         tty_pair = _maybe_console(bundle, opts)
+    # installed before create (the forked init restores the defaults): no signal is lost or kills us
+    fwd = None if opts.detach else Forwarder()
     created = create(gopts, cid, bundle, opts, for_run=True)
     c = created.container
     master = None
@@ -44,7 +46,7 @@ def run(gopts, opts, args) -> int:
     log.debug("started")
     if opts.detach:
         return 0
-    status = wait_forwarding(created.pid, master)
+    status = wait_forwarding(fwd, created.pid, master)
     log.debug(f"container exited with {status}")
     if not opts.keep:
         from .delete import delete

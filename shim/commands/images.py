@@ -3,6 +3,7 @@ import json
 from datetime import datetime, timezone
 
 from ..errors import EngineError
+from ..format import human_duration, human_size, table
 from ..images import reference
 from ..images.store import ImageStore
 
@@ -17,44 +18,6 @@ def add_arguments(p) -> None:
     p.add_argument("--no-trunc", action="store_true", help="full image IDs")
     p.add_argument("--digests", action="store_true", help="show repo digests")
     p.add_argument("--format", default=None, choices=["table", "json"], help="table (default) or json (one per line)")
-
-
-def human_size(n: int) -> str:
-    """docker's units.HumanSizeWithPrecision(n, 3): decimal units, 3 significant digits."""
-    size, units = float(n), ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.3g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
 def parse_time(created: str) -> datetime | None:
@@ -108,18 +71,8 @@ def rows(images, repo_filter: str | None, show_digests: bool) -> list[dict]:
                 continue
             out.append({"Repository": r.familiar_name if r else "<none>", "Tag": tag, "Digest": dig,
                         "ID": img.id, "CreatedSince": created_since(img.created), "CreatedAt": img.created,
-                        "Size": human_size(img.size), "VirtualSize": img.size})
+                        "Size": human_size(img.size, 3), "VirtualSize": img.size})
     return out
-
-
-def table(header: list[str], body: list[list[str]]) -> str:
-    """docker's tabwriter (minwidth 10, padding 3); the last column is not padded."""
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(header)]
-    lines = []
-    for r in [header, *body]:
-        cells = [c.ljust(max(10, widths[i] + 3)) for i, c in enumerate(r[:-1])] + [r[-1]]
-        lines.append("".join(cells))
-    return "\n".join(lines)
 
 
 def run(ctx, args) -> int:

@@ -7,7 +7,7 @@ import subprocess
 from pyrunc import __version__
 
 from ..containers.cgstats import mem_total
-from ..containers.format import bytes_size
+from ..format import bytes_size
 from ..containers.store import CREATED, EXITED, ContainerStore
 
 HELP = "Display system-wide information"

@@ -1,7 +1,7 @@
 """``pyctr ps [-a] [-q] [--no-trunc]``: running containers (all with -a), newest first, docker's columns."""
 import time
 
-from ..containers.format import human_duration, table
+from ..format import human_duration, table
 from ..containers.lifecycle import status_text
 from ..containers.store import ContainerStore, parse_time
 

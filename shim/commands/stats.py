@@ -5,7 +5,7 @@ import sys
 import time
 
 from ..containers.cgstats import sample
-from ..containers.format import bytes_size, human_size, table
+from ..format import bytes_size, human_size, table
 from ..containers.store import ContainerStore
 from ..errors import EngineError
 from .inspect import render

@@ -253,7 +253,7 @@ def remove(ctx, c: Container, force: bool = False) -> None:
 
 def status_text(c: Container, clock: float | None = None) -> str:
     """docker ps's STATUS column."""
-    from .format import human_duration
+    from ..format import human_duration
     from .store import parse_time
     clock = clock or time.time()
     st = c.status

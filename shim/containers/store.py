@@ -16,9 +16,9 @@ import secrets
 import shutil
 import time
 from datetime import datetime, timezone
-from typing import Iterator
 
 from ..errors import EngineError
+from ..format import flocked, write_json
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 
@@ -43,13 +43,6 @@ def parse_time(text: str | None) -> float | None:
     base, _, frac = text.rstrip("Z").partition(".")
     t = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
     return t + (float("0." + frac) if frac else 0.0)
-
-
-def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def _proc_start(pid: int) -> str | None:
@@ -124,14 +117,8 @@ class Container:
         return self.status == RUNNING and self.monitor_alive()
 
     # ---- state ----------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def locked(self):
+        return flocked(self.dir)
 
     def reload(self) -> "Container":
         try:
@@ -142,7 +129,7 @@ class Container:
         return self
 
     def save_state(self) -> None:
-        _write_json(os.path.join(self.dir, "state.json"), self.state)
+        write_json(os.path.join(self.dir, "state.json"), self.state)
 
     def update(self, **fields) -> None:
         """Merge ``fields`` into state.json under the container's lock."""
@@ -152,7 +139,7 @@ class Container:
             self.save_state()
 
     def save_config(self) -> None:
-        _write_json(os.path.join(self.dir, "config.json"), self.config)
+        write_json(os.path.join(self.dir, "config.json"), self.config)
 
     def refresh(self) -> "Container":
         """Re-read the state; a 'running' container whose monitor is gone (crash, reboot) becomes exited."""

@@ -13,7 +13,6 @@ Every file is replaced atomically, so readers (``get``, ``list``) take no lock.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import EngineError
+from ..format import flocked, write_json
 from . import digest as dg
 from . import reference
 from .layers import LayerInfo, LayerStore
@@ -66,15 +66,6 @@ class Image:
         return "/".join(p for p in (c.get("os", ""), c.get("architecture", ""), c.get("variant", "")) if p)
 
 
-def _write_json(path: str, doc) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class ImageStore:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
@@ -104,15 +95,9 @@ class ImageStore:
             self._layers = LayerStore(self.driver, os.path.join(self.dir, "layers"))
         return self._layers
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self):
         """Exclusive lock on the store for one change (pull, load, remove); not re-entrant across stores."""
-        fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return flocked(self.dir)
 
     @contextlib.contextmanager
     def tempdir(self) -> Iterator[str]:
@@ -138,7 +123,7 @@ class ImageStore:
             raise EngineError(f"image store {self.dir}: corrupt repositories.json: {e}") from None
 
     def _save_refs(self, refs: dict[str, str]) -> None:
-        _write_json(os.path.join(self.dir, "repositories.json"), {"refs": refs})
+        write_json(os.path.join(self.dir, "repositories.json"), {"refs": refs})
 
     def _record_path(self, image_id: str) -> str:
         return os.path.join(self.dir, "images", dg.hex_of(image_id) + ".json")
@@ -255,7 +240,7 @@ class ImageStore:
         rec = {"id": image_id, "config": config, "layers": [i.id for i in infos],
                "diff_ids": [i.diff_id for i in infos], "created": config.get("created") or "",
                "size": sum(i.size for i in infos), "manifest_digest": manifest_digest}
-        _write_json(self._record_path(image_id), rec)
+        write_json(self._record_path(image_id), rec)
         refs = self._refs()
         for n in [*names, *digests]:
             refs[n] = image_id
