@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
 from e2e_support import PtySession, drive_shell  # noqa: E402
 
 from pyrunc.shim.containers import spec, stream  # noqa: E402
-from pyrunc.shim.containers.format import human_duration  # noqa: E402
+from pyrunc.shim.format import human_duration  # noqa: E402
 from pyrunc.shim.containers.lifecycle import parse_signal  # noqa: E402
 from pyrunc.shim.containers.monitor import JsonFileLog  # noqa: E402
 from pyrunc.shim.containers.users import resolve  # noqa: E402
