@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 
 from ..errors import EngineError
+from .spec import CGROUP_PARENT
 
 
 class RuntimeFailure(EngineError):
@@ -113,7 +114,9 @@ class OCIRuntime:
         return self.call("kill", *(["--all"] if all else []), cid, str(int(signal)), check=check)
 
     def delete(self, cid: str, force: bool = False, check: bool = False) -> subprocess.CompletedProcess:
-        return self.call("delete", *(["--force"] if force else []), cid, check=check)
+        p = self.call("delete", *(["--force"] if force else []), cid, check=check)
+        remove_empty_cgroup_parent()
+        return p
 
     def state(self, cid: str) -> dict | None:
         p = self.call("state", cid, check=False)
@@ -143,3 +146,18 @@ class OCIRuntime:
             err_text = err_copy.read()
         if p.returncode != 0:
             raise self.fail("exec", since, err_text, p.returncode)
+
+
+def remove_empty_cgroup_parent(name: str = CGROUP_PARENT.strip("/")) -> None:
+    """The runtime removes a container's cgroup, not the engine's parent (``/pyctr``, chosen by
+    spec.py): take it away with its last container (EBUSY while others live: left alone)."""
+    roots = ["/sys/fs/cgroup"]
+    try:
+        roots += [os.path.join("/sys/fs/cgroup", h) for h in os.listdir("/sys/fs/cgroup")]
+    except OSError:
+        return
+    for root in roots:
+        try:
+            os.rmdir(os.path.join(root, name))
+        except OSError:
+            pass
