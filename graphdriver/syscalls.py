@@ -1,4 +1,6 @@
-"""Thin Python wrappers over ``pyrunc._graph`` (syscalls Python's ``os`` module lacks).
+"""Thin Python wrappers over ``pyrunc._graph`` (the new mount API, FICLONE, statfs, d_type) and,
+for the calls the runtime needs too (mount, umount2, openat2, open_tree, move_mount), over the
+shared ``pyrunc._sys`` module (csrc/sys.c), so each syscall wrapper exists once in C.
 
 Each wrapper raises ``OSError`` with errno on failure.  Constants follow <linux/mount.h>,
 <linux/openat2.h> and <linux/magic.h>.
@@ -9,8 +11,9 @@ import os
 
 try:
     from pyrunc._graph import ffi, lib  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - only when the C module was not built
-    ffi = lib = None
+    from pyrunc._sys import ffi as _sys_ffi, lib as _sys  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - only when the C modules were not built
+    ffi = lib = _sys_ffi = _sys = None
 
 # fsopen / fsmount / move_mount / open_tree
 FSOPEN_CLOEXEC = 0x1
@@ -73,6 +76,13 @@ def _check(rv: int, what: str, path: str | None = None) -> int:
     return rv
 
 
+def _check_neg(rv: int, what: str, path: str | None = None) -> int:
+    """For ``pyrunc._sys`` calls, which return -errno."""
+    if rv < 0:
+        raise OSError(-rv, f"{what}: {os.strerror(-rv)}", *((path,) if path is not None else ()))
+    return rv
+
+
 def _b(s: str | bytes | None):
     if s is None:
         return ffi.NULL
@@ -119,25 +129,25 @@ def fsmount(fsfd: int, attr_flags: int = 0) -> int:
 
 def move_mount_to(mntfd: int, target: str) -> None:
     """Attach a detached mount (from fsmount/open_tree) at ``target``."""
-    _check(lib.pg_move_mount(mntfd, b"", -100, _b(target), MOVE_MOUNT_F_EMPTY_PATH), "move_mount", target)
+    _check_neg(_sys.pr_move_mount(mntfd, b"", -100, _b(target), MOVE_MOUNT_F_EMPTY_PATH), "move_mount", target)
 
 
 def open_tree_clone(path: str, recursive: bool = False) -> int:
     flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
-    return _check(lib.pg_open_tree(-100, _b(path), flags), "open_tree", path)
+    return _check_neg(_sys.pr_open_tree(-100, _b(path), flags), "open_tree", path)
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    _check(lib.pg_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+    _check_neg(_sys.pr_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
 
 
 def umount(target: str, flags: int = 0) -> None:
-    _check(lib.pg_umount2(_b(target), flags), "umount", target)
+    _check_neg(_sys.pr_umount2(_b(target), flags), "umount", target)
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     flags |= os.O_CLOEXEC
-    return _check(lib.pg_openat2(dirfd, _b(path), flags, mode, resolve), "openat2", path)
+    return _check_neg(_sys.pr_openat2(dirfd, _b(path), flags, mode, resolve), "openat2", path)
 
 
 def ficlone(dst_fd: int, src_fd: int) -> None:
