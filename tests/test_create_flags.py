@@ -54,12 +54,6 @@ def test_preserve_fds_not_open_is_an_error(rt, busybox_rootfs):
     assert p.returncode == 1 and b"preserve-fds" in p.stderr
 
 
-def test_no_pivot_uses_chroot(rt, busybox_rootfs):
-    bundle = rt.bundle(["sh", "-c", "cat /proc/self/mountinfo | head -1; ls /"], busybox_rootfs)
-    p = rt.run("run", "--no-pivot", "--bundle", bundle, rt.new_id(), check=True)
-    assert b"bin" in p.stdout and b"proc" in p.stdout
-
-
 def test_run_keep_leaves_stopped_container(rt, busybox_rootfs):
     bundle = rt.bundle(["sh", "-c", "exit 4"], busybox_rootfs)
     cid = rt.new_id()
