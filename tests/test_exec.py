@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import time
 
 import pytest
 
@@ -121,18 +122,80 @@ def test_exec_tty_through_console_socket(rt, running):
         srv.close()
 
 
-def test_exec_cannot_reach_host_interpreter(rt, running):
-    """CVE-2019-5736: the process entering the container is non-dumpable and never the container's
-    view of the host python; opening /proc/<joiner>/exe for writing fails and python is unchanged."""
+ATTACKER_C = r"""
+/* Scan /proc as fast as possible; for every process whose cmdline names pyrunc (a fork of the
+ * host python entering the container), open /proc/<pid>/exe and report what the open returned. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    char path[64], buf[4096], got[4096];
+    int seen = 0, opened = 0;
+    for (long round = 0; round < 4000000 && access("/dev/shm/stop", F_OK) != 0; round++) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+            snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+            int fd = open(path, O_RDONLY);
+            if (fd < 0) continue;
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            if (n <= 0) continue;
+            for (ssize_t i = 0; i < n; i++) if (!buf[i]) buf[i] = ' ';
+            buf[n] = 0;
+            if (!strstr(buf, "pyrunc")) continue;
+            seen++;
+            snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+            int x = open(path, O_RDONLY);
+            if (x >= 0) {
+                snprintf(path, sizeof path, "/proc/self/fd/%d", x);
+                n = readlink(path, got, sizeof got - 1);
+                if (n > 0) { got[n] = 0; if (strstr(got, "python")) opened++; }
+                close(x);
+            }
+        }
+        if (d) closedir(d);
+    }
+    printf("seen=%d opened=%d\n", seen, opened);
+    return 0;
+}
+"""
+
+
+def test_exec_cannot_reach_host_interpreter(rt, rootfs_rw):
+    """CVE-2019-5736: while `pyrunc exec` enters a container, its processes are forks of the host
+    python. An attacker inside, scanning /proc in a tight loop, sees them (their cmdline) but cannot
+    open their /proc/<pid>/exe (non-dumpable from before the first setns), which is the first step
+    of the attack (open O_PATH, reopen for writing once the process is gone)."""
     import hashlib
+    import subprocess
+    src = os.path.join(rt.tmp, "attacker.c")
+    with open(src, "w") as f:
+        f.write(ATTACKER_C)
+    subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(rootfs_rw, "attacker"), src], check=True)
     target = os.path.realpath("/usr/bin/python3")
     before = hashlib.sha256(open(target, "rb").read()).hexdigest()
-    script = ("for p in /proc/[0-9]*; do "
-              "  if [ -e $p/exe ] && [ \"$(readlink $p/exe 2>/dev/null)\" != /bin/busybox ]; then "
-              "    (echo x >> $p/exe) 2>/dev/null && echo WROTE $p; fi; done; echo done")
-    for _ in range(3):
-        p = rt.run("exec", running, "sh", "-c", script, check=True)
-        assert b"WROTE" not in p.stdout and b"done" in p.stdout
+    out = os.path.join(rt.tmp, "out")
+    os.mkdir(out)
+
+    def cfg(c):
+        c["root"]["readonly"] = False
+        c["mounts"].append({"destination": "/out", "type": "bind", "source": out, "options": ["rbind"]})
+    bundle = rt.bundle(["sh", "-c", "/attacker > /out/result"], rootfs_rw, mutate=cfg)
+    cid = rt.new_id()
+    rt.run("run", "-d", "--bundle", bundle, cid, check=True)
+    for _ in range(20):
+        rt.run("exec", cid, "true", check=True)
+    rt.run("exec", cid, "touch", "/dev/shm/stop", check=True)
+    deadline = time.monotonic() + 30
+    while rt.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result = dict(kv.split("=") for kv in open(os.path.join(out, "result")).read().split())
+    assert int(result["seen"]) > 0, "the attacker never saw a runtime process: the test would prove nothing"
+    assert int(result["opened"]) == 0, result
     assert hashlib.sha256(open(target, "rb").read()).hexdigest() == before
 
 
