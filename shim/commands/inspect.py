@@ -4,6 +4,7 @@ import json
 import re
 import sys
 
+from ..containers.lifecycle import is_paused
 from ..containers.store import ContainerStore
 from ..errors import EngineError
 
@@ -20,6 +21,9 @@ def container_json(ctx, c) -> dict:
     cfg, hc, st = c.config, c.config["HostConfig"], c.state
     status = st.get("Status", "created")
     running = status == "running" and c.monitor_alive()
+    paused = is_paused(c)
+    if paused:
+        status = "paused"
     graph = {}
     try:
         graph = ctx.driver().metadata(c.id)
@@ -40,7 +44,7 @@ def container_json(ctx, c) -> dict:
         "Path": cfg.get("Path"),
         "Args": cfg.get("Args") or [],
         "State": {
-            "Status": status, "Running": running, "Paused": False, "Restarting": False, "OOMKilled": False,
+            "Status": status, "Running": running, "Paused": paused, "Restarting": False, "OOMKilled": False,
             "Dead": False, "Pid": st.get("Pid", 0) if running else 0, "ExitCode": st.get("ExitCode", 0),
             "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt"), "FinishedAt": st.get("FinishedAt"),
         },

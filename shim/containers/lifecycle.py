@@ -1,7 +1,9 @@
-"""Container operations shared by the commands: create, start (with or without attaching), wait, stop, kill, rm."""
+"""Container operations shared by the commands: create, start (with or without attaching), wait, stop, kill, rm,
+pause/unpause and update."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -59,14 +61,15 @@ def create(ctx, image_ref: str, *, name: str | None, cmd: list[str], entrypoint:
            env: list[str] = (), workdir: str | None = None, user: str | None = None, tty: bool = False,
            interactive: bool = False, hostname: str | None = None, labels: dict | None = None,
            binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(), memory=None, memory_swap=None, cpus=None,
-           cpu_shares=None, pids_limit=None, network="none", auto_remove=False, ulimits=(), pull="missing") -> Container:
+           cpu_shares=None, pids_limit=None, network="none", auto_remove=False, ulimits=(), pull="missing",
+           security_opt=()) -> Container:
     """``docker create``: the container's metadata and writable layer; nothing runs yet."""
     from .. import networking
     runtime_path = ctx.runtime_path
     hc = spec.host_config(binds=binds, tmpfs=tmpfs, read_only=read_only, cap_add=cap_add, cap_drop=cap_drop,
                           memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares,
                           pids_limit=pids_limit, network=network, auto_remove=auto_remove, runtime=ctx.runtime,
-                          ulimits=ulimits,
+                          ulimits=ulimits, security_opt=security_opt,
                           console_size=(attach.terminal_size(0) or attach.terminal_size(1)) if tty else None)
     for b in binds:  # docker creates a missing host directory of a bind mount
         src = spec.parse_bind(b)["source"]
@@ -173,7 +176,27 @@ def attach_running(c: Container, stdin: bool, sig_proxy: bool = True) -> int:
 # ---- wait / stop / kill / rm ----------------------------------------------------------------------------------
 def wait_exit(c: Container, timeout: float | None) -> bool:
     """True once ``c`` has exited and its monitor finished cleaning up (False on timeout)."""
+    return _wait(c, timeout)[0]
+
+
+def wait_code(c: Container) -> int:
+    """``docker wait``: block until ``c`` is not running; its exit code (also for a ``--rm`` container that
+    removed itself meanwhile: the monitor sends the code to attached clients before it exits)."""
+    c.refresh()
+    if not c.monitor_alive():
+        return int(c.state.get("ExitCode", 0))
+    _, code = _wait(c, None)
+    if code is not None:
+        return code
+    with contextlib.suppress(EngineError):
+        return int(c.reload().state.get("ExitCode", 0))
+    raise EngineError(f"container {c.id} was removed before its exit code could be read")
+
+
+def _wait(c: Container, timeout: float | None) -> tuple[bool, int | None]:
+    """(exited, exit code sent by the monitor or None), like ``wait_exit``."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    code = None
     sock = None
     with contextlib.suppress(OSError):
         if c.monitor_alive():
@@ -185,15 +208,19 @@ def wait_exit(c: Container, timeout: float | None) -> bool:
             while True:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    return False
+                    return False, None
                 sock.settimeout(left)
                 try:
                     data = sock.recv(65536)
                 except socket.timeout:
-                    return False
+                    return False, None
                 except OSError:
                     break
-                if not data or any(k == stream.EXIT for k, _ in reader.feed(data)):
+                exits = [v for k, v in reader.feed(data) if k == stream.EXIT]
+                if exits:
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        code = int(json.loads(exits[-1])["ExitCode"])
+                if not data or exits:
                     break
         finally:
             sock.close()
@@ -201,11 +228,11 @@ def wait_exit(c: Container, timeout: float | None) -> bool:
         try:
             c.reload()
         except EngineError:
-            return True  # removed (--rm)
+            return True, code  # removed (--rm)
         if not c.monitor_alive():
-            return True
+            return True, code
         if deadline is not None and time.monotonic() >= deadline:
-            return False
+            return False, code
         time.sleep(0.02)
 
 
@@ -218,9 +245,11 @@ def stop(c: Container, timeout: float = 10) -> None:
     if c.status == RUNNING:
         sig = parse_signal(c.config["Config"].get("StopSignal"))
         rt.kill(c.id, sig, check=False)
+        _thaw_after_kill(c)
         if wait_exit(c, timeout):
             return
         rt.kill(c.id, signal.SIGKILL, check=False)
+        _thaw_after_kill(c)
     if not wait_exit(c, 60):
         raise EngineError(f"cannot stop container {c.name}: it did not exit after SIGKILL")
 
@@ -230,6 +259,8 @@ def kill(c: Container, sig: int) -> None:
     if not c.running():
         raise EngineError(f"Cannot kill container: {c.name}: Container {c.id} is not running")
     runtime_of(c).kill(c.id, sig)
+    if sig in (signal.SIGKILL, parse_signal(c.config["Config"].get("StopSignal"))):
+        _thaw_after_kill(c)
 
 
 def remove(ctx, c: Container, force: bool = False) -> None:
@@ -241,6 +272,7 @@ def remove(ctx, c: Container, force: bool = False) -> None:
                               "attempting removal or force remove")
         if c.status == RUNNING:
             runtime_of(c).kill(c.id, signal.SIGKILL, check=False)
+            _thaw_after_kill(c)
         wait_exit(c, 60)
         try:
             c.reload()
@@ -259,10 +291,102 @@ def status_text(c: Container, clock: float | None = None) -> str:
     st = c.status
     if st == RUNNING:
         started = parse_time(c.state.get("StartedAt")) or clock
-        return f"Up {human_duration(clock - started)}"
+        return f"Up {human_duration(clock - started)}" + (" (Paused)" if is_paused(c) else "")
     if st == EXITED:
         fin = parse_time(c.state.get("FinishedAt")) or clock
         return f"Exited ({c.state.get('ExitCode', 0)}) {human_duration(clock - fin)} ago"
     if st == CREATED:
         return "Created"
     return st.capitalize()
+
+
+# ---- pause / unpause ------------------------------------------------------------------------------------------
+def is_paused(c: Container) -> bool:
+    """Paused by ``pyctr pause`` during the current run (the flag names the run's init pid, so a restarted
+    container is not paused)."""
+    return c.running() and bool(c.state.get("Paused")) and c.state.get("PausedPid") == c.state.get("Pid")
+
+
+def pause(c: Container) -> None:
+    """``docker pause``: ``<runtime> pause ID`` (the cgroup freezer)."""
+    c.refresh()
+    if not c.running():
+        raise EngineError(f"Container {c.id} is not running")
+    if is_paused(c):
+        raise EngineError(f"Container {c.id} is already paused")
+    runtime_of(c).pause(c.id)
+    c.update(Paused=True, PausedPid=c.state.get("Pid"))
+
+
+def unpause(c: Container) -> None:
+    """``docker unpause``: ``<runtime> resume ID``."""
+    c.refresh()
+    if not is_paused(c):
+        raise EngineError(f"Container {c.id} is not paused")
+    runtime_of(c).resume(c.id)
+    c.update(Paused=False, PausedPid=0)
+
+
+def _thaw_after_kill(c: Container) -> None:
+    """A frozen (cgroup v1) process does not act on a signal: after the stop signal or SIGKILL, resume a paused
+    container so it can exit, as dockerd does."""
+    with contextlib.suppress(EngineError):
+        c.reload()
+    if c.state.get("Paused") and c.state.get("PausedPid") == c.state.get("Pid"):
+        runtime_of(c).resume(c.id, check=False)
+        with contextlib.suppress(EngineError):
+            c.update(Paused=False, PausedPid=0)
+
+
+# ---- update -----------------------------------------------------------------------------------------------
+def updated_host_config(hc: dict, *, memory=None, memory_swap=None, cpus=None, cpu_shares=None,
+                        pids_limit=None) -> dict:
+    """docker's UpdateContainer merge: the given limits replace the stored ones, the others stay.
+
+    ``--memory-swap -1`` is unlimited swap; a new memory limit above an explicit swap limit must come with a new
+    swap limit (docker's conflict error). With no swap limit given at all, swap stays ``2 x memory``.
+    """
+    new = spec.host_config(memory=memory, memory_swap=None if memory_swap in (None, "-1", -1) else memory_swap,
+                           cpus=cpus, cpu_shares=cpu_shares) if (memory or cpus) else {}
+    out = dict(hc)
+    mem = new.get("Memory") or 0
+    swap = -1 if memory_swap in ("-1", -1) else spec.parse_size(memory_swap)
+    if mem:
+        if swap is None and (hc.get("MemorySwap") or 0) > 0 and mem > hc["MemorySwap"]:
+            raise EngineError("Memory limit should be smaller than already set memoryswap limit, update the "
+                              "memoryswap at the same time")
+        out["Memory"] = mem
+    if swap is not None:
+        effective_mem = out.get("Memory") or 0
+        if swap != -1 and (not effective_mem or swap < effective_mem):
+            raise EngineError("Minimum memoryswap limit should be larger than memory limit, see usage")
+        out["MemorySwap"] = swap
+    if cpus is not None:
+        out["NanoCpus"] = new["NanoCpus"]
+    if cpu_shares is not None:
+        out["CpuShares"] = int(cpu_shares)
+    if pids_limit is not None:
+        out["PidsLimit"] = int(pids_limit)
+    return out
+
+
+def update_resources(hc: dict, host: spec.HostInfo) -> dict:
+    """The ``linux.resources`` object that ``<runtime> update --resources -`` gets for HostConfig ``hc``."""
+    res = spec.limits(hc, host)
+    if hc.get("PidsLimit") is not None and hc["PidsLimit"] <= 0:
+        res["pids"] = {"limit": -1}   # docker: 0 or -1 lifts the limit; runc needs -1 to unset it
+    return res
+
+
+def update(c: Container, host: spec.HostInfo, **limits) -> None:
+    """``docker update``: store the new limits in HostConfig (the next start uses them) and, while the container
+    runs (or is paused), apply them to its cgroup through the runtime. Nothing is stored if the runtime fails."""
+    c.refresh()
+    with c.locked():   # serialises concurrent updates (the lock is not re-entrant: reload, not refresh, inside)
+        c.reload()
+        c.config = c.store.load(c.id).config
+        hc = updated_host_config(c.config["HostConfig"], **limits)
+        if c.running():
+            runtime_of(c).update(c.id, update_resources(hc, host))
+        c.config["HostConfig"] = hc
+        c.save_config()

@@ -127,6 +127,16 @@ class OCIRuntime:
         except ValueError:
             return None
 
+    def pause(self, cid: str) -> None:
+        self.call("pause", cid)
+
+    def resume(self, cid: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.call("resume", cid, check=check)
+
+    def update(self, cid: str, resources: dict) -> None:
+        """``update --resources - ID`` with a ``linux.resources`` object on stdin (as containerd's shim does)."""
+        self.call("update", "--resources", "-", cid, input=json.dumps(resources).encode())
+
     def ps(self, cid: str) -> list[int]:
         p = self.call("ps", "--format", "json", cid)
         return [int(x) for x in json.loads(p.stdout or b"[]") or []]

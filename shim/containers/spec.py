@@ -9,11 +9,12 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyrunc.spec.capabilities import NAMES as CAPABILITY_NAMES
 
 from ..errors import EngineError
+from . import seccomp
 from .users import resolve
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -46,6 +47,8 @@ class HostInfo:
     """What the spec needs to know about this host (read by the caller)."""
     nofile_hard: int = DEFAULT_NOFILE   # our own RLIMIT_NOFILE hard limit: without CAP_SYS_RESOURCE nothing higher
     memsw: bool = False                  # memory.memsw.* present (swap accounting): docker then sets swap = 2 x memory
+    arch: str = field(default_factory=seccomp.native_arch)          # selects seccomp archMap / arch conditions
+    kernel: tuple[int, int] = field(default_factory=seccomp.kernel_version)   # seccomp minKernel conditions
 
 
 # ---- small parsers ----------------------------------------------------------------------------------------------
@@ -206,7 +209,7 @@ def container_config(image_config: dict, *, image: str, cmd: list[str] | None = 
 
 def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(), memory=None, memory_swap=None,
                 cpus=None, cpu_shares=None, pids_limit=None, network="none", auto_remove=False, runtime="pyrunc",
-                ulimits=(), console_size=None) -> dict:
+                ulimits=(), console_size=None, security_opt=()) -> dict:
     """docker's ``HostConfig`` (validated here so that ``create`` fails early, like dockerd)."""
     if network not in NETWORK_MODES:
         raise EngineError(f"network mode {network!r} is not supported: use --network none (default) or host "
@@ -237,6 +240,7 @@ def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(),
         "Memory": mem or 0, "MemorySwap": swap or 0, "NanoCpus": nano or 0, "CpuShares": int(cpu_shares or 0),
         "PidsLimit": pids_limit, "NetworkMode": network, "AutoRemove": bool(auto_remove), "Runtime": runtime,
         "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "ConsoleSize": list(console_size or (0, 0)),
+        "SecurityOpt": seccomp.security_opts(list(security_opt)) or None,
     }
 
 
@@ -277,7 +281,12 @@ def _user_mounts(hc: dict) -> list[dict]:
 
 
 def _resources(hc: dict, host: HostInfo) -> dict:
-    res: dict = {"devices": [dict(r) for r in DEFAULT_DEVICE_RULES]}
+    return {"devices": [dict(r) for r in DEFAULT_DEVICE_RULES], **limits(hc, host)}
+
+
+def limits(hc: dict, host: HostInfo) -> dict:
+    """The memory/cpu/pids part of ``linux.resources`` for HostConfig ``hc`` (also what ``update`` sends)."""
+    res: dict = {}
     mem, swap = hc.get("Memory") or 0, hc.get("MemorySwap") or 0
     if mem:
         res["memory"] = {"limit": mem}
@@ -327,6 +336,8 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
         "rlimits": _rlimits(hc, host),
         "oomScoreAdj": 0,
     }
+    if seccomp.no_new_privileges(hc):
+        proc["noNewPrivileges"] = True
     if user.additional_gids:
         proc["user"]["additionalGids"] = user.additional_gids
     rows, cols = (hc.get("ConsoleSize") or (0, 0))[:2]
@@ -350,6 +361,9 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
     }
+    profile = seccomp.for_container(hc, caps, host.arch, host.kernel)
+    if profile is not None:
+        linux["seccomp"] = profile
     if network != "host":
         linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0",
                            "net.ipv4.ping_group_range": "0 2147483647"}
