@@ -1,9 +1,6 @@
 """``pyctr kill [-s SIGNAL] CONTAINER...``: signal the container's init (``<runtime> kill ID SIG``)."""
-import sys
-
 from ..containers import lifecycle
-from ..containers.store import ContainerStore
-from ..errors import EngineError
+from . import for_each_container
 
 HELP = "Kill one or more running containers"
 
@@ -15,13 +12,4 @@ def add_arguments(p) -> None:
 
 def run(ctx, args) -> int:
     sig = lifecycle.parse_signal(args.signal)
-    store = ContainerStore(ctx)
-    failed = False
-    for ref in args.containers:
-        try:
-            lifecycle.kill(store.get(ref), sig)
-            print(ref)
-        except EngineError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
+    return for_each_container(ctx, args.containers, lambda c: lifecycle.kill(c, sig))

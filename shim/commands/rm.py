@@ -1,9 +1,6 @@
 """``pyctr rm [-f] CONTAINER...``: remove containers (their writable layer, metadata, logs)."""
-import sys
-
 from ..containers import lifecycle
-from ..containers.store import ContainerStore
-from ..errors import EngineError
+from . import for_each_container
 
 HELP = "Remove one or more containers"
 
@@ -14,13 +11,4 @@ def add_arguments(p) -> None:
 
 
 def run(ctx, args) -> int:
-    store = ContainerStore(ctx)
-    failed = False
-    for ref in args.containers:
-        try:
-            lifecycle.remove(ctx, store.get(ref), force=args.force)
-            print(ref)
-        except EngineError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
+    return for_each_container(ctx, args.containers, lambda c: lifecycle.remove(ctx, c, force=args.force))

@@ -1,9 +1,6 @@
 """``pyctr unpause CONTAINER...``: thaw paused containers (``<runtime> resume ID``), like ``docker unpause``."""
-import sys
-
 from ..containers import lifecycle
-from ..containers.store import ContainerStore
-from ..errors import EngineError
+from . import for_each_container
 
 HELP = "Unpause all processes within one or more containers"
 
@@ -13,13 +10,4 @@ def add_arguments(p) -> None:
 
 
 def run(ctx, args) -> int:
-    store = ContainerStore(ctx)
-    failed = 0
-    for ref in args.containers:
-        try:
-            lifecycle.unpause(store.get(ref))
-            print(ref)
-        except EngineError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+    return for_each_container(ctx, args.containers, lifecycle.unpause)

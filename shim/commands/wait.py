@@ -1,10 +1,7 @@
 """``pyctr wait CONTAINER...``: block until each container stops, then print its exit code (one per line, in
 order), like ``docker wait``. A container that is not running answers at once with its last exit code."""
-import sys
-
 from ..containers import lifecycle
-from ..containers.store import ContainerStore
-from ..errors import EngineError
+from . import for_each_container
 
 HELP = "Block until one or more containers stop, then print their exit codes"
 
@@ -14,12 +11,4 @@ def add_arguments(p) -> None:
 
 
 def run(ctx, args) -> int:
-    store = ContainerStore(ctx)
-    failed = 0
-    for ref in args.containers:
-        try:
-            print(lifecycle.wait_code(store.get(ref)), flush=True)
-        except EngineError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+    return for_each_container(ctx, args.containers, lifecycle.wait_code)
