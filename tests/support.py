@@ -159,3 +159,37 @@ def read_until(fd: int, marker: bytes, timeout: float = 10) -> bytes:
             break
         data += chunk
     return data
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids (not ours) whose command line contains ``text``, e.g. a test's temp dir."""
+    pids = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+def layer_tar_bytes(entries) -> bytes:
+    """An uncompressed layer tar from (name, content) pairs or a dict; ``None`` content = a directory."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (entries.items() if isinstance(entries, dict) else entries):
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tf.addfile(info)
+            else:
+                info.mode, info.size = 0o644, len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

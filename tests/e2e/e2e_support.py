@@ -10,6 +10,8 @@ import subprocess
 import termios
 import time
 
+from support import processes_mentioning  # noqa: F401 (re-exported)
+
 import pytest
 
 
@@ -62,22 +64,6 @@ def cgroup_file(pid: int, controller: str, name: str) -> str:
 def read(path: str) -> str:
     with open(path) as f:
         return f.read().strip()
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids whose command line contains ``text`` (a test's temp dir: its daemons, shims, conmons)."""
-    pids = []
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if text.encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
 
 
 def reap_processes_mentioning(text: str, grace: float = 10) -> list[int]:

@@ -11,15 +11,14 @@ Two images, each as an OCI layout tag and as oci-archive / docker-archive tarbal
 umoci builds the layout (no daemon, no network), skopeo converts it: docker 20.10 loads only
 docker-archive tars; podman and ctr load both.
 """
-import io
 import os
 import subprocess
 import sys
-import tarfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                 "scripts"))
 from make_bundle import make_rootfs  # noqa: E402
+from support import layer_tar_bytes  # noqa: E402
 
 BUSYBOX_REF = "localhost/busybox:latest"
 WHITEOUT_REF = "localhost/whiteout:latest"
@@ -36,17 +35,9 @@ def _run(*argv: str) -> None:
 
 
 def _tar(path: str, entries: list[tuple[str, bytes | None]]) -> str:
-    """An uncompressed layer tar; ``None`` content means a directory."""
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1700000000
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tf.addfile(info)
-            else:
-                info.mode, info.size = 0o644, len(data)
-                tf.addfile(info, io.BytesIO(data))
+    """An uncompressed layer tar file; ``None`` content means a directory."""
+    with open(path, "wb") as f:
+        f.write(layer_tar_bytes(entries))
     return path
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -27,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -37,6 +35,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
+from support import layer_tar_bytes
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
@@ -165,18 +164,7 @@ def busybox_image(pyctr, image_files):
 # ------------------------------------------------------------------ OCI layout building
 def tar_bytes(files: dict[str, bytes | None]) -> bytes:
     """An uncompressed layer tar; None content = directory."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.mtime = 1700000000
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tf.addfile(info)
-            else:
-                info.mode, info.size = 0o644, len(data)
-                tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return layer_tar_bytes(files)
 
 
 class Layout:

@@ -24,6 +24,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
 from e2e_support import PtySession, drive_shell  # noqa: E402
+from support import processes_mentioning  # noqa: E402
 
 from pyrunc.shim.containers import spec, stream  # noqa: E402
 from pyrunc.shim.format import human_duration  # noqa: E402
@@ -258,19 +259,6 @@ def _mounts_mentioning(text: str) -> list[str]:
         return [line.split()[4] for line in f if text in line]
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if text.encode() in f.read():
-                        pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
-
-
 class Engine:
     """pyctr with a private root/state and one runtime; ``names`` made by a test are removed by ``forget``."""
 
@@ -330,7 +318,7 @@ def engine(request, image_files):
         for cid in ids:
             errors += [f"{cid[:12]}: {x}" for x in eng.leftovers(cid)]
         deadline = time.monotonic() + 10
-        while (procs := _processes_mentioning(base)) and time.monotonic() < deadline:
+        while (procs := processes_mentioning(base)) and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in procs:
             try:
