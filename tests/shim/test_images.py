@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import Layout, free_port, platform_name, tar_bytes
+from shim_support import Layout, free_port, platform_name, tar_bytes
 
 from pyrunc.shim.errors import EngineError
 from pyrunc.shim.images import digest as dg
