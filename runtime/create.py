@@ -35,11 +35,13 @@ def load_config(bundle: str) -> dict:
         raise Error(f"config.json: {e}") from None
 
 
-def create(gopts, cid: str, bundle: str, opts, for_run: bool = False) -> Created:
+def create(gopts, cid: str, bundle: str, opts, for_run: bool = False, cfg: dict | None = None) -> Created:
+    """``cfg``: the bundle's config.json when the caller (``run``) already loaded it."""
     t0 = time.perf_counter()
     state.validate_id(cid)
     bundle = os.path.abspath(bundle or ".")
-    cfg = load_config(bundle)
+    if cfg is None:
+        cfg = load_config(bundle)
     pl = plan.build(cfg, bundle, cid, no_pivot=bool(opts.no_pivot))
     pl.new_keyring = not opts.no_new_keyring
     _check_terminal(pl, opts, for_run)

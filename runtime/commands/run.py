@@ -2,7 +2,7 @@
 import os
 
 from .. import log
-from ..create import create
+from ..create import create, load_config
 from ..errors import Error
 from ..foreground import Forwarder, wait_forwarding
 from .start import start_container
@@ -13,23 +13,25 @@ def _bundle_and_id(opts, args) -> tuple[str, str]:
     if not args:
         raise Error('"run" requires a minimum of 1 argument\nusage: pyrunc run <container-id>')
     arg = args[0]
-    if "/" in arg or (not opts.bundle and os.path.isfile(os.path.join(arg, "config.json")) and arg not in (".", "..")):
-        if os.path.isfile(os.path.join(arg, "config.json")):
-            bundle = os.path.abspath(arg)
-            base = os.path.basename(bundle.rstrip("/")) or "container"
-            cid = "".join(ch if ch.isalnum() or ch in "_+-." else "-" for ch in base)
-            return bundle, cid
+    # a path wins over --bundle; a bare name is a bundle only when no --bundle was given
+    if arg not in (".", "..") and ("/" in arg or not opts.bundle) \
+            and os.path.isfile(os.path.join(arg, "config.json")):
+        bundle = os.path.abspath(arg)
+        base = os.path.basename(bundle.rstrip("/")) or "container"
+        return bundle, "".join(ch if ch.isalnum() or ch in "_+-." else "-" for ch in base)
     return opts.bundle or ".", arg
 
 
 def run(gopts, opts, args) -> int:
     bundle, cid = _bundle_and_id(opts, args)
+    bundle = os.path.abspath(bundle)
+    cfg = load_config(bundle)  # parsed once, here and for create
     tty_pair = None
-    if not opts.detach and not opts.console_socket:
-        tty_pair = _maybe_console(bundle, opts)
+    if not opts.detach and not opts.console_socket and cfg["process"].get("terminal"):
+        tty_pair = _console_pair(opts)
     # installed before create (the forked init restores the defaults): no signal is lost or kills us
     fwd = None if opts.detach else Forwarder()
-    created = create(gopts, cid, bundle, opts, for_run=True)
+    created = create(gopts, cid, bundle, opts, for_run=True, cfg=cfg)
     c = created.container
     master = None
     try:
@@ -54,12 +56,8 @@ def run(gopts, opts, args) -> int:
     return status
 
 
-def _maybe_console(bundle: str, opts):
-    """For a foreground run with process.terminal, pyrunc itself receives the pty master."""
-    from ..create import load_config
-    cfg = load_config(os.path.abspath(bundle))
-    if not cfg["process"].get("terminal"):
-        return None
+def _console_pair(opts):
+    """A foreground run with process.terminal: pyrunc itself receives the pty master."""
     import _socket
     a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     opts["console_conn"] = b
