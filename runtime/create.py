@@ -11,7 +11,7 @@ from . import linux as L
 from . import log, plan, state, sync
 from .errors import EXISTS, Error
 from .init import child_entry, write_time_offsets  # imported before fork: no copy-on-write faults in the child
-from .jsonlite import JSONError, load_file
+from .jsonlite import JSONError, load_file, loads
 
 
 class Created:
@@ -21,27 +21,41 @@ class Created:
         self.pid, self.container = pid, container
 
 
-def load_config(bundle: str) -> dict:
+def load_config(bundle: str) -> tuple[bytes, dict]:
+    """The bundle's config.json as (raw bytes, validated dict); the bytes are kept in the state dir."""
     from pyrunc.spec.validate import SpecError, validate_config
     try:
-        cfg = load_file(bundle + "/config.json")
+        with open(bundle + "/config.json", "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise Error(f"JSON specification file config.json not found in {bundle}") from None
+    try:
+        return raw, validate_config(loads(raw))
     except JSONError as e:
         raise Error(f"config.json: {e}") from None
-    try:
-        return validate_config(cfg)
     except SpecError as e:
         raise Error(f"config.json: {e}") from None
 
 
-def create(gopts, cid: str, bundle: str, opts, for_run: bool = False, cfg: dict | None = None) -> Created:
-    """``cfg``: the bundle's config.json when the caller (``run``) already loaded it."""
+def container_config(c: state.Container) -> dict:
+    """The config the container was created with (exec uses its process and seccomp; later edits
+    of the bundle's config.json have no effect, as the runtime spec says)."""
+    try:
+        return load_file(c.dir + "/" + CONFIG_COPY)
+    except (OSError, JSONError) as e:
+        raise Error(f"container config of {c.id} unreadable: {e}") from None
+
+
+CONFIG_COPY = "config.json"
+
+
+def create(gopts, cid: str, bundle: str, opts, for_run: bool = False,
+           loaded: tuple[bytes, dict] | None = None) -> Created:
+    """``loaded``: load_config()'s result when the caller (``run``) already read the bundle."""
     t0 = time.perf_counter()
     state.validate_id(cid)
     bundle = os.path.abspath(bundle or ".")
-    if cfg is None:
-        cfg = load_config(bundle)
+    raw, cfg = loaded or load_config(bundle)
     pl = plan.build(cfg, bundle, cid, no_pivot=bool(opts.no_pivot))
     pl.new_keyring = not opts.no_new_keyring
     _check_terminal(pl, opts, for_run)
@@ -63,7 +77,7 @@ def create(gopts, cid: str, bundle: str, opts, for_run: bool = False, cfg: dict 
     lock_fd = state.lock(sdir)
     undo = _Undo(sdir)
     try:
-        return _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd)
+        return _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd)
     except BaseException:
         undo.run()
         raise
@@ -139,7 +153,7 @@ def _connect(path: str, what: str = "console socket"):
     return s
 
 
-def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd) -> Created:
+def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_run, lock_fd) -> Created:
     from .cgroups import CgroupError, new_manager
     try:
         # PYRUNC_CGROUP_VERSION=v2 runs a hybrid host's containers on its cgroup2 hierarchy only (tests)
@@ -218,6 +232,7 @@ def _create_locked(gopts, cid, bundle, cfg, pl, opts, sdir, undo, t0, for_run, l
     if hooks:
         data["hooks"] = hooks
     c = state.Container(gopts.root, cid, data)
+    state.write_atomic(sdir + "/" + CONFIG_COPY, raw)
     c.save()
     if opts.pid_file:
         state.write_pid_file(opts.pid_file, init_pid)

@@ -64,7 +64,8 @@ def process_from_flags(cfg_proc: dict, opts, args: list[str]) -> dict:
     return p
 
 
-def load_process(opts, args: list[str], bundle: str) -> dict:
+def load_process(opts, args: list[str], base: dict) -> dict:
+    """The process to start: --process FILE, or ``base`` (the container's process) with the flags applied."""
     from pyrunc.spec.validate import SpecError, validate_process
 
     from .jsonlite import JSONError, load_file
@@ -74,8 +75,7 @@ def load_process(opts, args: list[str], bundle: str) -> dict:
         except (OSError, JSONError) as e:
             raise Error(f"--process {opts.process}: {e}") from None
     else:
-        from .create import load_config
-        proc = process_from_flags(load_config(bundle)["process"], opts, args)
+        proc = process_from_flags(base, opts, args)
     try:
         return validate_process(proc)
     except SpecError as e:
@@ -87,8 +87,10 @@ class Joiner:
     __slots__ = ("ns_fds", "proc", "seccomp", "preserve", "last_cap", "console")
 
 
-def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tuple[int, int | None]:
-    """Start the process; return (pid, pty master or None when the caller relays the terminal)."""
+def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool,
+                 seccomp: dict | None = None) -> tuple[int, int | None]:
+    """Start the process; return (pid, pty master or None when the caller relays the terminal).
+    ``seccomp``: the container's linux.seccomp, applied to the new process too."""
     from .create import _check_lsm, _connect, _preserved_fds, fork_in_cgroup
     st = c.status()
     if st == "stopped":
@@ -109,11 +111,10 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
     j.last_cap = last_cap()
     j.ns_fds = _namespace_fds(c.pid)
     j.seccomp = None
-    cfg_seccomp = _container_seccomp(c)
-    if cfg_seccomp:
+    if seccomp:
         from .seccomp import SeccompError, compile_filter
         try:
-            j.seccomp = compile_filter(cfg_seccomp, c.root + "/.seccomp-cache")
+            j.seccomp = compile_filter(seccomp, c.root + "/.seccomp-cache")
         except SeccompError as e:
             raise Error(str(e)) from None
     relay = None
@@ -182,14 +183,6 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool) -> tup
         relay.close()
         master = fds[0] if fds else None
     return final, master
-
-
-def _container_seccomp(c: state.Container):
-    from .create import load_config
-    try:
-        return load_config(c.bundle).get("linux", {}).get("seccomp")
-    except Error:
-        return None
 
 
 def _namespace_fds(pid: int) -> list[tuple[str, int]]:

@@ -232,3 +232,19 @@ def test_exec_preserve_fds(rt, running):
     finally:
         os.close(r)
     assert p.returncode == 0 and p.stdout == b"fd-for-exec\n", p.stderr
+
+
+def test_exec_uses_the_config_the_container_was_created_with(rt, busybox_rootfs):
+    """Editing or removing the bundle's config.json after create changes nothing (runtime spec):
+    exec still gets the container's process defaults and its seccomp filter."""
+    rules = [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+
+    def cfg(c):
+        c["process"]["env"].append("FROM_CREATE=yes")
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}
+    bundle = rt.bundle(["sleep", "60"], busybox_rootfs, mutate=cfg)
+    cid = rt.new_id()
+    rt.run("run", "-d", "--bundle", bundle, cid, check=True)
+    os.unlink(os.path.join(bundle, "config.json"))
+    p = rt.run("exec", cid, "sh", "-c", "echo $FROM_CREATE; mkdir /tmp/q 2>/dev/null; echo rc=$?", check=True)
+    assert p.stdout == b"yes\nrc=1\n", p.stdout

@@ -25,13 +25,13 @@ def _bundle_and_id(opts, args) -> tuple[str, str]:
 def run(gopts, opts, args) -> int:
     bundle, cid = _bundle_and_id(opts, args)
     bundle = os.path.abspath(bundle)
-    cfg = load_config(bundle)  # parsed once, here and for create
+    loaded = load_config(bundle)  # read once, here and for create
     tty_pair = None
-    if not opts.detach and not opts.console_socket and cfg["process"].get("terminal"):
+    if not opts.detach and not opts.console_socket and loaded[1]["process"].get("terminal"):
         tty_pair = _console_pair(opts)
     # installed before create (the forked init restores the defaults): no signal is lost or kills us
     fwd = None if opts.detach else Forwarder()
-    created = create(gopts, cid, bundle, opts, for_run=True, cfg=cfg)
+    created = create(gopts, cid, bundle, opts, for_run=True, loaded=loaded)
     c = created.container
     master = None
     try:
