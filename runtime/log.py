@@ -4,7 +4,6 @@ JSON lines are ``{"level":..,"msg":..,"time":..}`` (keys sorted, RFC 3339 time) 
 containerd shim decodes ``time`` as a Go time.Time and podman parses exactly one object.
 """
 import os
-import sys
 import time
 
 from _json import encode_basestring_ascii as _esc
@@ -82,5 +81,3 @@ def out(text: str) -> None:
         n = os.write(1, data)
         data = data[n:]
 
-
-__all__ = ["configure", "error", "warning", "debug", "out", "sys"]

@@ -1,5 +1,4 @@
 """``pyrunc ps [--format table|json] ID [ps args]``: the container's processes (host pids)."""
-import os
 import subprocess
 
 from .. import log, state
@@ -35,5 +34,3 @@ def run(gopts, opts, args) -> int:
     log.out("\n".join(rows) + "\n")
     return 0
 
-
-__all__ = ["run", "os"]

@@ -1,5 +1,4 @@
 """``pyrunc update [--resources FILE|-] [flags] ID``: change the limits of a running container."""
-import os
 import sys
 
 from .. import state
@@ -77,5 +76,3 @@ def run(gopts, opts, args) -> int:
         raise Error(str(e)) from None
     return 0
 
-
-__all__ = ["run", "os"]
