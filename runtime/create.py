@@ -1,8 +1,9 @@
 """The parent side of ``create``: plan, state dir, cgroup, fork the init, wait for READY.
 
-The parent joins the init to its cgroup while the init sets up (the first v1 cgroup.procs
-write costs ~10 ms of RCU grace period), runs the runtime-namespace hooks when asked, then
-writes state.json and the pid file and exits so the init is re-parented to the caller.
+The init is born in its cgroup2 directory (clone3) and joins the v1 hierarchies itself through
+``tasks`` fds the parent sends once they exist (Manager.open_join_fds: no RCU grace period).
+The parent runs the runtime-namespace hooks when asked, then writes state.json and the pid
+file and exits so the init is re-parented to the caller.
 """
 import os
 import time
@@ -162,10 +163,15 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
     except CgroupError as e:
         raise Error(str(e)) from None
     undo.cgroup = cg
-    # the cgroup exists before the fork (v2 forks the init straight into it); on v1, making the
-    # directories after the fork, in parallel with the init, measured no gain here
-    _setup_cgroup(cg, pl.resources)
-    log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
+    # v2 forks the init straight into its cgroup, limits already written. v1 makes its directories
+    # after the fork, while the init sets up, and the init then joins them itself (CGROUP_READY);
+    # on hybrid hosts it is born in its cgroup2 directory, the only one needed before the fork.
+    after_fork = cg.version == "v1"
+    if after_fork:
+        cg.make_birth_dir()
+    else:
+        _setup_cgroup(cg, pl.resources)
+        log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
     userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
 
     seccomp_prog = None
@@ -210,16 +216,24 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         listener.close()
     log.debug(f"forked init {pid} at {log.elapsed_ms(t0)}")
 
-    if not born_inside:
-        try:
-            cg.apply(pid)
-        except Exception as e:
-            raise Error(f"unable to apply cgroup configuration: {e}") from None
+    if after_fork:
+        _setup_cgroup(cg, pl.resources)
+        log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
+    join_fds = []
     try:
-        sync.send(parent_chan, sync.CGROUP_JOINED)
+        if not born_inside:
+            cg.join_birth_dir(pid)
+        join_fds = cg.open_join_fds()
+    except Exception as e:
+        raise Error(f"unable to apply cgroup configuration: {e}") from None
+    try:
+        sync.send(parent_chan, sync.CGROUP_READY, fds=tuple(join_fds))
     except OSError:  # the init already failed: its error message is waiting in the channel
         pass
-    log.debug(f"cgroup joined at {log.elapsed_ms(t0)}")
+    finally:
+        for fd in join_fds:
+            os.close(fd)
+    log.debug(f"cgroup ready for the init at {log.elapsed_ms(t0)}")
     init_pid = _wait_ready(parent_chan, pl, pid, cid, bundle, undo)
     parent_chan.close()
     log.debug(f"init ready at {log.elapsed_ms(t0)}")
@@ -252,10 +266,11 @@ def _setup_cgroup(cg, resources: dict | None) -> None:
 
 
 def fork_in_cgroup(cg, allowed: bool = True) -> tuple[int, bool]:
-    """Fork; on cgroup v2 the child is born inside the container's cgroup (CLONE_INTO_CGROUP),
-    which saves the cgroup.procs write. Returns (pid, born inside)."""
-    if allowed and cg is not None and cg.version == "v2":
-        fd = os.open(cg.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    """Fork; the child is born inside the container's cgroup2 directory (CLONE_INTO_CGROUP: v2,
+    or the unified one of a hybrid host), which saves a cgroup.procs write and its RCU grace
+    period. Returns (pid, born inside)."""
+    if allowed and cg is not None and cg.birth_dir:
+        fd = os.open(cg.birth_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             return L.fork_into_cgroup(fd), True
         except OSError as e:

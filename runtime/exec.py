@@ -1,8 +1,8 @@
 """``exec``: start one more process inside a running container.
 
 The runtime forks a joiner that enters every namespace of the container's init (user first),
-joins its cgroup (written by the parent before the joiner forks again, so the final process is
-born inside it), and forks the process that becomes the command: pid and time namespaces only
+joins its cgroup (born in the cgroup2 directory by clone3; on v1 it writes "0" into the ``tasks``
+fds the parent opened, before it forks again, so the final process is born inside), and forks the process that becomes the command: pid and time namespaces only
 apply to children. Everything the joiner needs is imported before setns(mnt), after which the
 host's Python library is out of reach; the joiner is non-dumpable, so no container process can
 open the host interpreter through /proc/<pid>/exe (CVE-2019-5736).
@@ -133,10 +133,20 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool,
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
     # a frozen cgroup would freeze the half-set-up process: join it after execve instead
     late_join = st == "paused"
-    pid, born_inside = fork_in_cgroup(mgr, allowed=not late_join)
-    if pid == 0:
-        parent_chan.close()
-        _joiner(j, child_chan)
+    join_fds = []
+    if mgr is not None and not late_join:
+        try:
+            join_fds = mgr.open_join_fds()  # the joiner writes "0" into each: no RCU grace period
+        except Exception as e:
+            raise Error(f"exec failed: unable to join the container's cgroup: {e}") from None
+    try:
+        pid, born_inside = fork_in_cgroup(mgr, allowed=not late_join)
+        if pid == 0:
+            parent_chan.close()
+            _joiner(j, child_chan, join_fds)
+    finally:
+        for fd in join_fds:
+            os.close(fd)
     child_chan.close()
     for _t, fd in j.ns_fds:
         os.close(fd)
@@ -145,8 +155,8 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool,
     final = None
     try:
         if mgr is not None and not late_join and not born_inside:
-            mgr.apply(pid)
-        sync.send(parent_chan, sync.CGROUP_JOINED)
+            mgr.join_birth_dir(pid)
+        sync.send(parent_chan, sync.CGROUP_READY)
         while True:
             try:
                 tag, payload, _ = sync.recv(parent_chan)
@@ -211,11 +221,13 @@ def _preimport(j: Joiner) -> None:
         from . import seccomp  # noqa: F401
 
 
-def _joiner(j: Joiner, chan) -> None:
-    """Child: enter the container, fork the final process (pid/time ns apply to children)."""
+def _joiner(j: Joiner, chan, join_fds: list[int]) -> None:
+    """Child: join the cgroup and enter the container, fork the final process (pid/time ns
+    apply to children)."""
     from .foreground import Forwarder
-    from .init import _describe
+    from .init import _describe, join_cgroup
     try:
+        join_cgroup(join_fds)
         Forwarder.restore_defaults()  # the foreground exec installed its forwarding handlers
         L.prctl(L.PR_SET_DUMPABLE, 0)
         for t, fd in j.ns_fds:
@@ -224,7 +236,7 @@ def _joiner(j: Joiner, chan) -> None:
         if any(t == "user" for t, _ in j.ns_fds):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        sync.expect(chan, sync.CGROUP_JOINED)
+        sync.expect(chan, sync.CGROUP_READY)  # the parent placed us in the cgroup2 dir if clone3 could not
         pid = os.fork()
         if pid:
             sync.send(chan, sync.INIT_PID, str(pid).encode())

@@ -48,7 +48,7 @@ def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns
 
 def _linger(chan) -> None:
     """Stay until the parent has read the error and hung up (or killed us): exiting first would
-    turn the parent's next send (e.g. CGROUP_JOINED) into a bare EPIPE instead of this message."""
+    turn the parent's next send (e.g. CGROUP_READY) into a bare EPIPE instead of this message."""
     try:
         while sync.recv(chan):
             pass
@@ -96,11 +96,12 @@ def _userns_stage(pl: Plan, chan, ns_fds: dict[str, int]) -> None:
     else:
         L.unshare(L.CLONE_NEWUSER)
         sync.send(chan, sync.USERNS_READY)
-        # the parent sends CGROUP_JOINED right after fork, so it may arrive before MAPS_WRITTEN
+        # the parent sends CGROUP_READY as soon as the cgroup exists, maybe before MAPS_WRITTEN
         while True:
-            got = _expect_one_of(chan, (sync.MAPS_WRITTEN, sync.CGROUP_JOINED))
+            got, _, fds = sync.expect_one_of(chan, (sync.MAPS_WRITTEN, sync.CGROUP_READY))
             if got == sync.MAPS_WRITTEN:
                 break
+            join_cgroup(fds)
             cgroup_joined = True
     for t in ("pid", "time"):
         if t in joined:
@@ -114,21 +115,26 @@ def _userns_stage(pl: Plan, chan, ns_fds: dict[str, int]) -> None:
             write_time_offsets(pl.time_offsets)
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
-    if not cgroup_joined:
-        sync.expect(chan, sync.CGROUP_JOINED)  # the init must be born inside the container's cgroup
+    if not cgroup_joined:  # the init must be born inside the container's cgroup
+        join_cgroup(sync.expect_one_of(chan, (sync.CGROUP_READY,))[2])
     pid = os.fork()
     if pid:
         sync.send(chan, sync.INIT_PID, str(pid).encode())
         os._exit(0)
 
 
-def _expect_one_of(chan, tags: tuple[bytes, ...]) -> bytes:
-    got, payload, _ = sync.recv(chan)
-    if got == sync.ERROR:
-        raise sync.ChannelClosed(payload.decode(errors="replace"))
-    if got not in tags:
-        raise sync.ChannelClosed(f"protocol error: expected one of {tags!r}, got {got!r}")
-    return got
+def join_cgroup(fds: list[int]) -> None:
+    """Join the container's v1 cgroups: write "0" (the calling thread, i.e. this single-threaded
+    process) into each ``tasks`` fd the parent sent; no RCU grace period, unlike cgroup.procs."""
+    try:
+        for fd in fds:
+            os.write(fd, b"0")
+    except OSError as e:
+        raise InitError(f"unable to join the container's cgroup: {(e.strerror or str(e)).lower()}") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+
 
 
 def write_time_offsets(offsets: dict) -> None:
@@ -198,13 +204,12 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             if e.errno not in (38, 13, 122):  # ENOSYS, EACCES (user ns), EDQUOT: runc ignores these
                 raise
     proc = pl.process
-    # The parent writes our pid into the cgroup while we set up (the first cgroup.procs write
-    # waits for an RCU grace period): wait for it only where it matters.
+    # The parent makes the cgroup while we set up: wait for it, and join, only where it matters.
     pending = [not in_userns]
 
     def cgroup_joined() -> None:
         if pending[0]:
-            sync.expect(chan, sync.CGROUP_JOINED)
+            join_cgroup(sync.expect_one_of(chan, (sync.CGROUP_READY,))[2])
             pending[0] = False
             if pl.ns_new & L.CLONE_NEWCGROUP:  # the namespace's root is the cgroup we are in
                 L.unshare(L.CLONE_NEWCGROUP)

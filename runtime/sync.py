@@ -4,6 +4,7 @@ One SOCK_SEQPACKET socketpair: every send is one message, a one-byte tag plus pa
 optional fds. ``_socket`` is used directly because ``socket.py`` imports enum (slow).
 """
 import sys
+from os import close as _close
 
 import _socket
 
@@ -16,7 +17,7 @@ READY = b"R"             # setup done, about to block on the start handshake
 ERROR = b"E"             # payload: one-line message
 # parent -> child
 MAPS_WRITTEN = b"u"
-CGROUP_JOINED = b"c"
+CGROUP_READY = b"c"     # the cgroup exists; fds: v1 tasks files the receiver writes "0" into
 HOOKS_DONE = b"h"
 CONTINUE = b"g"
 
@@ -54,12 +55,20 @@ def recv(sock) -> tuple[bytes, bytes, list[int]]:
 
 def expect(sock, tag: bytes) -> bytes:
     """Wait for ``tag``; an ERROR message or EOF raises."""
-    got, payload, _ = recv(sock)
+    return expect_one_of(sock, (tag,))[1]
+
+
+def expect_one_of(sock, tags: tuple[bytes, ...]) -> tuple[bytes, bytes, list[int]]:
+    """Wait for one of ``tags``: (tag, payload, fds); an ERROR message or EOF raises."""
+    got, payload, fds = recv(sock)
+    if got in tags:
+        return got, payload, fds
+    for fd in fds:
+        _close(fd)
     if got == ERROR:
         raise ChannelClosed(payload.decode(errors="replace"))
-    if got != tag:
-        raise ChannelClosed(f"protocol error: expected {tag!r}, got {got!r}")
-    return payload
+    expected = repr(tags[0]) if len(tags) == 1 else f"one of {tags!r}"
+    raise ChannelClosed(f"protocol error: expected {expected}, got {got!r}")
 
 
 def send_fd_with_payload(path: str, fd: int, payload: bytes) -> None:

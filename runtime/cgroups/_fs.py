@@ -22,12 +22,16 @@ def strerror(e: OSError) -> str:
     return s[:1].lower() + s[1:]
 
 
-def write(dirpath: str, name: str, value: str) -> None:
-    """Write one value to one cgroup file (a single write(2), as the kernel expects)."""
+def open_for_write(dirpath: str, name: str, value: str = "0") -> int:
     try:
-        fd = os.open(dirpath + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
+        return os.open(dirpath + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise CgroupError(f'cgroup: cannot set {name} to "{value}": {strerror(e)}', e.errno) from None
+
+
+def write(dirpath: str, name: str, value: str) -> None:
+    """Write one value to one cgroup file (a single write(2), as the kernel expects)."""
+    fd = open_for_write(dirpath, name, value)
     try:
         os.write(fd, value.encode())
     except OSError as e:

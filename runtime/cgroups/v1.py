@@ -53,13 +53,39 @@ class V1Manager(Manager):
             self._set_devices((self.resources or {}).get("devices"))
 
     def apply(self, pid: int) -> None:
+        self._prepare_join()
+        for d in self._dirs():
+            _fs.join_pid(d, pid)
+
+    def _prepare_join(self) -> None:
         c = (self.resources or {}).get("cpu")
         if c and (c.get("realtimePeriod") or c.get("realtimeRuntime")) and "cpu" in self.paths:
             # runc sets RT bandwidth before joining: a SCHED_RR task cannot join a cgroup without it.
             for _ctl, f, v, _flag in v1plan.rt_plan(c):
                 _fs.write(self.paths["cpu"], f, v)
-        for d in self._dirs():
-            _fs.join_pid(d, pid)
+
+    @property
+    def birth_dir(self) -> str | None:
+        return self.unified
+
+    def make_birth_dir(self) -> None:
+        """Only the unified directory (hybrid hosts), for a clone3 before the rest exists."""
+        if self.unified:
+            v2m = _fs.mounts()[1]
+            _fs.mkdir_p(self.unified, v2m[0] if v2m else os.path.dirname(self.unified))
+
+    def open_join_fds(self) -> list:
+        self._prepare_join()
+        fds: list = []
+        try:
+            for d in self._dirs():
+                if d != self.unified:
+                    fds.append(_fs.open_for_write(d, "tasks"))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
 
     def set_resources(self, resources: dict | None) -> None:
         res = resources or {}

@@ -43,6 +43,10 @@ class V2Manager(Manager):
     def apply(self, pid: int) -> None:
         _fs.join_pid(self.dir, pid)
 
+    @property
+    def birth_dir(self) -> str | None:
+        return self.dir
+
     def set_resources(self, resources: dict | None) -> None:
         res = resources or {}
         d = self.dir
