@@ -53,9 +53,6 @@ int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER ...
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH ...
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ...
-
-int pyrunc_seccomp_set_filter(unsigned int flags, const char *prog, size_t nbytes);
-int pyrunc_seccomp_flags_supported(unsigned int flags);
 """
 )
 
@@ -77,28 +74,6 @@ ffi.set_source(
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
 
-/* Install a ready cBPF program; returns the listener fd (NEW_LISTENER), 0, or -errno. */
-static int pyrunc_seccomp_set_filter(unsigned int flags, const char *prog, size_t nbytes)
-{
-    struct sock_fprog fprog;
-    long rc;
-
-    if (nbytes == 0 || nbytes % sizeof(struct sock_filter) != 0 ||
-        nbytes / sizeof(struct sock_filter) > BPF_MAXINSNS)
-        return -EINVAL;
-    fprog.len = (unsigned short)(nbytes / sizeof(struct sock_filter));
-    fprog.filter = (struct sock_filter *)prog;
-    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
-    return rc < 0 ? -errno : (int)rc;
-}
-
-/* The kernel validates flags before it reads the program: EFAULT on a NULL program
-   means "flags understood", EINVAL means unknown. Same probe as runc/libseccomp. */
-static int pyrunc_seccomp_flags_supported(unsigned int flags)
-{
-    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
-    return rc < 0 && errno == EFAULT;
-}
 """,
     libraries=["seccomp"],
 )

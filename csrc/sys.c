@@ -170,3 +170,31 @@ static int pr_fork_into_cgroup(int cgroup_fd)
     PyGILState_Release(gil);
     return pid < 0 ? -err : (int)pid;
 }
+
+/* seccomp(2) without libseccomp: the init installs a compiled (usually cached) program with the
+ * library never loaded. */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+/* Install a ready cBPF program; returns the listener fd (NEW_LISTENER), 0, or -errno. */
+static int pr_seccomp_set_filter(unsigned int flags, const char *prog, size_t nbytes)
+{
+    struct sock_fprog fprog;
+    long rc;
+
+    if (nbytes == 0 || nbytes % sizeof(struct sock_filter) != 0 ||
+        nbytes / sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return -EINVAL;
+    fprog.len = (unsigned short)(nbytes / sizeof(struct sock_filter));
+    fprog.filter = (struct sock_filter *)prog;
+    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
+    return rc < 0 ? -errno : (int)rc;
+}
+
+/* The kernel validates flags before it reads the program: EFAULT on a NULL program
+   means "flags understood", EINVAL means unknown. Same probe as runc/libseccomp. */
+static int pr_seccomp_flags_supported(unsigned int flags)
+{
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
+    return rc < 0 && errno == EFAULT;
+}

@@ -11,7 +11,7 @@ import time
 from . import linux as L
 from . import log, plan, state, sync
 from .errors import EXISTS, Error
-from .init import child_entry, write_time_offsets  # imported before fork: no copy-on-write faults in the child
+from .init import child_entry, send_program, write_time_offsets  # imported before fork: no copy-on-write faults in the child
 from .jsonlite import JSONError, load_file, loads
 
 
@@ -87,12 +87,19 @@ def create(gopts, cid: str, bundle: str, opts, for_run: bool = False,
 
 
 class _Undo:
-    """What a failed create must take back: the init, the cgroup, the state dir."""
+    """What a failed create must take back: the init, the cgroup, open pipe fds, the state dir."""
 
     def __init__(self, sdir: str) -> None:
-        self.sdir, self.pids, self.cgroup = sdir, [], None
+        self.sdir, self.pids, self.cgroup, self.fds = sdir, [], None, []
+
+    def close(self, fd: int) -> None:
+        """Close one of ``fds`` now."""
+        self.fds.remove(fd)
+        os.close(fd)
 
     def run(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
         for pid in self.pids:
             try:
                 os.kill(pid, 9)
@@ -174,13 +181,15 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
     userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
 
-    seccomp_prog = None
+    # seccomp is compiled (or read from the cache) after the fork, while the init sets up, and sent
+    # through a pipe; a notify profile is compiled first: its listener socket is needed in the fork
+    seccomp_prog = seccomp_pipe = None
     if pl.seccomp:
-        from .seccomp import SeccompError, compile_filter
-        try:
-            seccomp_prog = compile_filter(pl.seccomp, gopts.root + "/.seccomp-cache")
-        except SeccompError as e:
-            raise Error(str(e)) from None
+        if pl.seccomp.get("listenerPath"):
+            seccomp_prog = _compile_seccomp(pl, gopts.root)
+        else:
+            seccomp_pipe = os.pipe2(os.O_CLOEXEC)
+            undo.fds.extend(seccomp_pipe)
 
     fifo = sdir + "/" + state.FIFO
     os.mkfifo(fifo, 0o600)
@@ -203,8 +212,13 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
             Forwarder.restore_defaults()  # `run` forwards signals; the init takes them as usual
         os.close(lock_fd)  # flock belongs to the open file: the init must not keep holding it
         parent_chan.close()
-        child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve, listener)
+        if seccomp_pipe is not None:
+            os.close(seccomp_pipe[1])
+        child_entry(pl, child_chan, fifo_fd, console, seccomp_prog, userns_stage, preserve, listener,
+                    seccomp_pipe[0] if seccomp_pipe is not None else None)
     undo.pids.append(pid)
+    if seccomp_pipe is not None:
+        undo.close(seccomp_pipe[0])
     for fd, nstype in restore:
         L.setns(fd, nstype)
         os.close(fd)
@@ -234,6 +248,14 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         for fd in join_fds:
             os.close(fd)
     log.debug(f"cgroup ready for the init at {log.elapsed_ms(t0)}")
+    if seccomp_pipe is not None:
+        prog = _compile_seccomp(pl, gopts.root)
+        try:
+            send_program(seccomp_pipe[1], prog)
+        except BrokenPipeError:  # the init already failed: its error message is waiting in the channel
+            pass
+        undo.close(seccomp_pipe[1])
+        log.debug(f"seccomp sent at {log.elapsed_ms(t0)}")
     init_pid = _wait_ready(parent_chan, pl, pid, cid, bundle, undo)
     parent_chan.close()
     log.debug(f"init ready at {log.elapsed_ms(t0)}")
@@ -252,6 +274,14 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         state.write_pid_file(opts.pid_file, init_pid)
     log.debug(f"create done in {log.elapsed_ms(t0)}")
     return Created(init_pid, c)
+
+
+def _compile_seccomp(pl: plan.Plan, root: str):
+    from .seccomp import SeccompError, compile_filter
+    try:
+        return compile_filter(pl.seccomp, root + "/.seccomp-cache")
+    except SeccompError as e:
+        raise Error(str(e)) from None
 
 
 def _setup_cgroup(cg, resources: dict | None) -> None:

@@ -19,7 +19,7 @@ class InitError(Exception):
 
 
 def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns_stage: bool,
-                preserve: int, listener=None) -> None:
+                preserve: int, listener=None, seccomp_pipe: int | None = None) -> None:
     """Entry after fork; never returns."""
     code = 1
     try:
@@ -31,7 +31,8 @@ def child_entry(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog, userns
         ns_fds = _open_ns_paths(pl)
         if userns_stage:
             _userns_stage(pl, chan, ns_fds)
-        _init(pl, chan, fifo_fd, console_sock, Seccomp(seccomp_prog, listener, pl), preserve, ns_fds)
+        _init(pl, chan, fifo_fd, console_sock, Seccomp(seccomp_prog, listener, pl, seccomp_pipe), preserve,
+              ns_fds)
     except BaseException as e:  # report anything, then die; the parent cleans up
         try:
             sync.send(chan, sync.ERROR, _describe(e).encode())
@@ -154,11 +155,13 @@ def _setns_checked(fd: int, ns_type: str, path: str) -> None:
 
 
 class Seccomp:
-    """The compiled filter plus, for SCMP_ACT_NOTIFY, the connected listener socket."""
-    __slots__ = ("prog", "listener", "state", "metadata")
+    """The filter to install: a compiled program, or a pipe the parent writes it into while we set
+    up (compiling or reading the cache is then off our critical path); for SCMP_ACT_NOTIFY also
+    the connected listener socket (such programs are always compiled before the fork)."""
+    __slots__ = ("prog", "pipe", "listener", "state", "metadata")
 
-    def __init__(self, prog, listener, pl: Plan) -> None:
-        self.prog, self.listener = prog, listener
+    def __init__(self, prog, listener, pl: Plan, pipe: int | None = None) -> None:
+        self.prog, self.listener, self.pipe = prog, listener, pipe
         self.state = None
         self.metadata = ((pl.seccomp if pl else None) or {}).get("listenerMetadata", "")
         if prog is not None and listener is not None:
@@ -166,6 +169,13 @@ class Seccomp:
             self.state["pid"] = int(os.readlink("/proc/self"))  # host pid, while /proc is the host's
 
     def load(self) -> None:
+        if self.pipe is not None:
+            flags, bpf = receive_program(self.pipe)
+            os.close(self.pipe)
+            self.pipe = None
+            if bpf:
+                L.seccomp_set_filter(flags, bpf)
+            return
         if self.prog is None:
             return
         from .seccomp import load
@@ -175,6 +185,30 @@ class Seccomp:
             send_listener("", fd, self.state, self.metadata, sock=self.listener)
             self.listener.close()
             os.close(fd)
+
+
+def send_program(fd: int, prog) -> None:
+    """Parent: write a seccomp Program (or None: no filter) into the init's pipe. One write of at
+    most 8 + 32 KiB (BPF_MAXINSNS) fits the pipe buffer, so it never blocks."""
+    bpf = prog.bpf if prog is not None else b""
+    flags = prog.flags if prog is not None else 0
+    os.write(fd, flags.to_bytes(4, "little") + len(bpf).to_bytes(4, "little") + bpf)
+
+
+def receive_program(fd: int) -> tuple[int, bytes]:
+    """Init: (flags, bpf) from the parent (an empty bpf: no filter)."""
+    head = _read_exact(fd, 8)
+    return int.from_bytes(head[:4], "little"), _read_exact(fd, int.from_bytes(head[4:], "little"))
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:  # the parent failed before sending it; its error is what the caller sees
+            raise InitError("seccomp: the runtime did not send the filter")
+        data += chunk
+    return data
 
 
 def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, preserve: int,
@@ -298,7 +332,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
 def _preimport(pl: Plan, seccomp_prog) -> None:
     if pl.hooks.get("startContainer"):
         from . import hooks  # noqa: F401
-    if seccomp_prog.prog is not None:
+    if seccomp_prog.prog is not None:  # (a program sent through the pipe needs no import)
         from . import seccomp  # noqa: F401
 
 

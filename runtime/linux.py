@@ -167,3 +167,15 @@ def join_session_keyring(name: str) -> None:
 def fork_into_cgroup(cgroup_fd: int) -> int:
     """os.fork(), with the child born inside the cgroup2 directory ``cgroup_fd`` (clone3)."""
     return _check(_lib.pr_fork_into_cgroup(cgroup_fd), "clone3(CLONE_INTO_CGROUP)")
+
+
+def seccomp_set_filter(flags: int, bpf: bytes) -> int:
+    """Install a compiled cBPF program (seccomp(2)); the listener fd with NEW_LISTENER, else 0."""
+    rc = _lib.pr_seccomp_set_filter(flags, bpf, len(bpf))
+    if rc < 0:
+        raise OSError(-rc, f"seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x}): {os.strerror(-rc)}")
+    return rc
+
+
+def seccomp_flags_supported(flags: int) -> bool:
+    return bool(_lib.pr_seccomp_flags_supported(flags))

@@ -136,7 +136,8 @@ def _flag_supported(bits: int) -> bool:
     """Kernel probe (one seccomp(2) call with a NULL program), memoised per process."""
     ok = _flag_support.get(bits)
     if ok is None:
-        ok = _flag_support[bits] = bool(_binding().pyrunc_seccomp_flags_supported(bits))
+        from .linux import seccomp_flags_supported
+        ok = _flag_support[bits] = seccomp_flags_supported(bits)
     return ok
 
 
@@ -519,11 +520,8 @@ def load(program: Program) -> int:
 
     Needs no_new_privs or CAP_SYS_ADMIN. The listener fd is O_CLOEXEC; pass it on before execve.
     """
-    bpf = program.bpf
-    rc = _binding().pyrunc_seccomp_set_filter(program.flags, bpf, len(bpf))
-    if rc < 0:
-        raise OSError(-rc, f"seccomp(SECCOMP_SET_MODE_FILTER, {program.flags:#x}): "
-                           f"{os.strerror(-rc)}")
+    from .linux import seccomp_set_filter  # libseccomp is not needed (nor loaded) to install
+    rc = seccomp_set_filter(program.flags, program.bpf)
     return rc if program.has_notify else -1
 
 

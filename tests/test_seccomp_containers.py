@@ -130,3 +130,24 @@ def test_default_errno_and_allow_list(rt, busybox_rootfs):
                        mutate=_seccomp(rules, default="SCMP_ACT_ERRNO", defaultErrnoRet=38))
     out = rt.run("run", "--bundle", bundle, rt.new_id(), check=True).stdout
     assert b"rc=1" in out and b"not implemented" in out.lower(), out
+
+
+def test_filter_sent_after_the_fork_leaves_no_fd_in_the_container(rt, busybox_rootfs):
+    # the program travels through a pipe while the init sets up: nothing of it may reach the process
+    rules = [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+    bundle = rt.bundle(["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; mkdir /tmp/z 2>/dev/null; echo rc=$?"],
+                       busybox_rootfs, mutate=_seccomp(rules))
+    out = rt.run("run", "--bundle", bundle, rt.new_id(), check=True).stdout.decode()
+    assert out.split("rc=")[0].split() == ["0", "1", "2", "3"], out  # 3: the fd ls opens for /proc/self/fd
+    assert "rc=1" in out
+
+
+def test_invalid_profile_found_after_the_fork_fails_create_cleanly(rt, busybox_rootfs):
+    rules = [{"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}]
+    bundle = rt.bundle(["true"], busybox_rootfs, mutate=_seccomp(rules))
+    cid = rt.new_id()
+    p = rt.run("create", "--bundle", bundle, cid)
+    assert p.returncode == 1
+    err = p.stderr.decode().strip()
+    assert len(err.splitlines()) == 1 and "linux.seccomp.syscalls[0].action" in err, err
+    assert rt.run("state", cid).returncode == 1  # nothing half-made: no state (cgroups: the rt fixture)

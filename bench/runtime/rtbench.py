@@ -53,6 +53,12 @@ SEQ_ROUNDS = env_int("PYRUNC_BENCH_SEQ_ROUNDS", 5)
 PAR_N = env_int("PYRUNC_BENCH_PAR_N", 10)
 PAR_ROUNDS = env_int("PYRUNC_BENCH_PAR_ROUNDS", 20)
 MEM_ROUNDS = env_int("PYRUNC_BENCH_MEM_ROUNDS", 20)   # scenario 6, RSS and charge samples
+# Pause before every timed step, so that no kernel state left by the previous runtime's invocation
+# carries over: a cgroup v1 cgroup.procs write leaves the global threadgroup rwsem in its slow mode
+# for ~10-20 ms, and a join inside that window skips the RCU grace period (7-16 ms here) it would
+# otherwise wait for; the previous container's namespace teardown also goes on in kernel workers
+# for tens of ms, competing for the 2 CPUs. 0 runs the steps back to back.
+SETTLE_S = max(0, int(os.environ.get("PYRUNC_BENCH_SETTLE_MS", "100") or 0)) / 1000
 
 # Everything measured in this session; written to results.json at session end.
 RESULTS: dict = {"scenarios": {}, "memory": {}, "notes": []}
@@ -347,7 +353,8 @@ class Bench:
             "versions": {rt.name: rt.version() for rt in self.runtimes},
             "commit": _git_commit(),
             "rounds": {"s1-s4": ROUNDS, "warmup": WARMUP, "seq_n": SEQ_N, "seq_rounds": SEQ_ROUNDS,
-                       "par_n": PAR_N, "par_rounds": PAR_ROUNDS, "mem_rounds": MEM_ROUNDS},
+                       "par_n": PAR_N, "par_rounds": PAR_ROUNDS, "mem_rounds": MEM_ROUNDS,
+                       "settle_ms": round(SETTLE_S * 1000)},
             "missing": self.missing,
         }
         return info
@@ -436,6 +443,8 @@ class Scenario:
         order = self.runtimes[k:] + self.runtimes[:k]
         self.round_no += 1
         for rt in order:
+            if SETTLE_S:
+                time.sleep(SETTLE_S)
             t = step(rt)
             if record:
                 self.samples[rt.name].append(t)

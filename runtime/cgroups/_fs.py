@@ -247,6 +247,19 @@ def join_pid(dirpath: str, pid: int) -> None:
             time.sleep(0.03)
 
 
+def rmdir_empty(dirs: list) -> list:
+    """One rmdir of each directory; return those still there (busy: tasks or sub-cgroups left)."""
+    left = []
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left.append(d)
+    return left
+
+
 def rmdir_tree(path: str) -> None:
     """Remove a cgroup and its sub-cgroups, retrying EBUSY (dying tasks) with backoff; absent is fine."""
     import time

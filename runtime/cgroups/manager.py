@@ -1,6 +1,8 @@
 """The Manager interface shared by the v1 (per-controller directories) and v2 (one directory) managers."""
 import os
 
+DEFAULT_PARENT = "/pyrunc"  # the parent of containers without a cgroupsPath (paths.inner_path)
+
 
 class Manager:
     """One container's cgroup(s). ``path`` is the cgroupsPath as resolved (inner path)."""
@@ -56,7 +58,6 @@ class Manager:
 
     def _remove_default_parent(self, dirs: list) -> None:
         """pyrunc's default parent (/pyrunc) goes when its last container goes (EBUSY: others live)."""
-        from .paths import DEFAULT_PARENT
         if not self.path.startswith(DEFAULT_PARENT + "/"):
             return
         for d in dirs:

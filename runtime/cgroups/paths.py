@@ -9,6 +9,7 @@
 - ``slice:prefix:name`` (systemd driver): ``/<expanded slice>/<prefix>-<name>.scope``.
 """
 from ._fs import CgroupError, clean_path, join
+from .manager import DEFAULT_PARENT
 
 
 def inner_path(cgroups_path: str | None, container_id: str) -> str:
@@ -16,8 +17,6 @@ def inner_path(cgroups_path: str | None, container_id: str) -> str:
     p = clean_path(cgroups_path or "")
     return p if p else DEFAULT_PARENT + "/" + clean_path(container_id).lstrip("/")
 
-
-DEFAULT_PARENT = "/pyrunc"
 
 
 def is_systemd_form(cgroups_path: str | None) -> bool:

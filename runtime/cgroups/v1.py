@@ -7,16 +7,18 @@ stats/pause/kill/OOM working (see docs/cgroups.md for the measurements).
 """
 import os
 
-from . import _fs, devices, v1plan
+from . import _fs
 from ._fs import CgroupError
 from .manager import Manager
 
-# Join order: runc's subsystem order, then named hierarchies; the unified dir last.
-_JOIN_ORDER = v1plan.ORDER + ("name=systemd", "misc")
+# Join order: runc's subsystem order (fs.go), then named hierarchies; the unified dir last.
+# (devices and v1plan are imported where limits are written: delete/state/kill never need them)
+_JOIN_ORDER = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb", "net_cls",
+               "net_prio", "perf_event", "freezer", "rdma", "name=systemd", "misc")
 
 
 class V1Manager(Manager):
-    __slots__ = ("paths", "unified")
+    __slots__ = ("paths", "unified", "_devices_set")
     version = "v1"
 
     def __init__(self, path: str, container_id: str, resources: dict | None, paths: dict,
@@ -24,6 +26,7 @@ class V1Manager(Manager):
         super().__init__(path, container_id, resources)
         self.paths = paths          # {controller: directory}; comounted controllers share one
         self.unified = unified      # hybrid hosts: the container's dir in the cgroup2 mount
+        self._devices_set = None    # the device rules create() wrote (set_resources skips the same)
 
     def _dirs(self) -> list:
         """Unique directories in join order."""
@@ -50,7 +53,8 @@ class V1Manager(Manager):
         if self.unified:
             _fs.mkdir_p(self.unified, v2m[0] if v2m else os.path.dirname(self.unified))
         if "devices" in self.paths:
-            self._set_devices((self.resources or {}).get("devices"))
+            self._devices_set = (self.resources or {}).get("devices")
+            self._set_devices(self._devices_set)
 
     def apply(self, pid: int) -> None:
         self._prepare_join()
@@ -60,6 +64,7 @@ class V1Manager(Manager):
     def _prepare_join(self) -> None:
         c = (self.resources or {}).get("cpu")
         if c and (c.get("realtimePeriod") or c.get("realtimeRuntime")) and "cpu" in self.paths:
+            from . import v1plan
             # runc sets RT bandwidth before joining: a SCHED_RR task cannot join a cgroup without it.
             for _ctl, f, v, _flag in v1plan.rt_plan(c):
                 _fs.write(self.paths["cpu"], f, v)
@@ -88,6 +93,7 @@ class V1Manager(Manager):
         return fds
 
     def set_resources(self, resources: dict | None) -> None:
+        from . import v1plan
         res = resources or {}
         blkio = self.paths.get("blkio")
         bfq = bool(blkio) and not os.path.exists(blkio + "/blkio.weight") \
@@ -97,7 +103,8 @@ class V1Manager(Manager):
         others = [w for w in rest if w[0] != "cpuset"]
         self._run(cpuset)
         if "devices" in self.paths:
-            self._set_devices(res.get("devices"))
+            if res.get("devices") is not self._devices_set or self._devices_set is None:
+                self._set_devices(res.get("devices"))
         elif res.get("devices"):
             raise CgroupError("cgroup: cannot set devices limit: container could not join or create cgroup")
         m = res.get("memory")
@@ -163,6 +170,7 @@ class V1Manager(Manager):
                 raise
 
     def _set_devices(self, oci_devs: list | None) -> None:
+        from . import devices
         d = self.paths["devices"]
         target = devices.build(devices.oci_rules(oci_devs))
         current = devices.from_list(_fs.read(d, "devices.list"))
@@ -173,8 +181,10 @@ class V1Manager(Manager):
             raise CgroupError(f"cgroup: resulting devices cgroup {d} doesn't match the requested rules")
 
     def destroy(self) -> None:
-        dirs = [d for d in self._dirs() if os.path.isdir(d)]
+        all_dirs = self._dirs()
+        dirs = _fs.rmdir_empty(all_dirs)  # the common case: the container is gone, the dirs are empty
         if not dirs:
+            self._remove_default_parent(all_dirs)
             return
         try:
             if self.pids():
@@ -192,7 +202,7 @@ class V1Manager(Manager):
                 err = err or e
         if err:
             raise err
-        self._remove_default_parent(dirs)
+        self._remove_default_parent(all_dirs)
 
     def exists(self) -> bool:
         d = self.paths.get("devices") or self.paths.get("freezer") or next(iter(self.paths.values()), None)

@@ -8,11 +8,6 @@ it reads. Entries are ``(controller, file, value, flag)`` with the flags of v2ma
 from ._fs import CgroupError
 from .v2map import pids_max, rdma_line
 
-# runc's subsystem order (fs.go): Set walks the controllers in this order.
-ORDER = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb", "net_cls",
-         "net_prio", "perf_event", "freezer", "rdma")
-
-
 def memory_plan(m: dict | None, current_limit: int | None, has_memsw: bool) -> list:
     """Memory writes; limit vs memsw order follows runc setMemoryAndSwap so raising and
     lowering both pass the kernel's memsw >= limit check."""

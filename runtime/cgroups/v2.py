@@ -112,7 +112,8 @@ class V2Manager(Manager):
         devfilter.attach(self.dir, emu)
 
     def destroy(self) -> None:
-        if not os.path.isdir(self.dir):
+        if not _fs.rmdir_empty([self.dir]):  # the common case: gone already, or empty
+            self._remove_default_parent([self.dir])
             return
         try:
             if self.pids():

@@ -26,6 +26,8 @@ def _interval(text: str | None) -> float:
 
 
 def run(gopts, opts, args) -> int:
+    import gc
+    gc.enable()  # a loop without end (the CLI turns the collector off for short commands)
     cid = need_id(args, "events")
     c = state.load(gopts.root, cid)
     if c.status() == "stopped":
