@@ -4,7 +4,7 @@ argparse costs ~20 ms to import here; the whole table below parses in microsecon
 subcommand lives in ``runtime/commands/<name>.py`` and is imported only when called.
 """
 import gc
-import os
+from . import fastos as os
 import sys
 
 from . import log

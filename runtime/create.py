@@ -5,7 +5,7 @@ The init is born in its cgroup2 directory (clone3) and joins the v1 hierarchies 
 The parent runs the runtime-namespace hooks when asked, then writes state.json and the pid
 file and exits so the init is re-parented to the caller.
 """
-import os
+from . import fastos as os
 import time
 
 from . import linux as L
@@ -166,7 +166,7 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
     try:
         # PYRUNC_CGROUP_VERSION=v2 runs a hybrid host's containers on its cgroup2 hierarchy only (tests)
         cg = new_manager(pl.cgroups_path, cid, pl.resources, systemd=bool(gopts.systemd_cgroup),
-                         mode=os.environ.get("PYRUNC_CGROUP_VERSION") or None)
+                         mode=os.getenv("PYRUNC_CGROUP_VERSION") or None)
     except CgroupError as e:
         raise Error(str(e)) from None
     undo.cgroup = cg
@@ -313,8 +313,8 @@ def fork_in_cgroup(cg, allowed: bool = True) -> tuple[int, bool]:
 
 def socket_activation() -> int:
     """systemd socket activation: LISTEN_FDS fds meant for us (LISTEN_PID unset or our pid)."""
-    listen = os.environ.get("LISTEN_FDS", "")
-    pid = os.environ.get("LISTEN_PID")
+    listen = os.getenv("LISTEN_FDS", "")
+    pid = os.getenv("LISTEN_PID")
     if listen.isdigit() and (pid is None or pid == str(os.getpid())):
         return int(listen)
     return 0

@@ -7,7 +7,7 @@ apply to children. Everything the joiner needs is imported before setns(mnt), af
 host's Python library is out of reach; the joiner is non-dumpable, so no container process can
 open the host interpreter through /proc/<pid>/exe (CVE-2019-5736).
 """
-import os
+from . import fastos as os
 
 from . import linux as L
 from . import plan, state, sync

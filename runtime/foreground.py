@@ -1,5 +1,5 @@
 """A foreground process of ``run`` / ``exec``: forward signals, relay a pty, reap, return the status."""
-import os
+from . import fastos as os
 
 
 class Forwarder:

@@ -2,7 +2,7 @@
 
 Only imported when a config has hooks (subprocess is not cheap to import).
 """
-import os
+from . import fastos as os
 import subprocess
 
 from .errors import Error

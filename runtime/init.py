@@ -7,7 +7,7 @@ Stages (youki's parent -> init split; no re-exec of the interpreter):
 The init never execs the host interpreter and is non-dumpable until execve, so nothing in the
 container can reach the host python through /proc/<pid>/exe (CVE-2019-5736).
 """
-import os
+from . import fastos as os
 
 from . import linux as L
 from . import rootfs, sync

@@ -3,7 +3,7 @@
 Every wrapper raises OSError with the errno and a short name of what failed, so the logic above
 can report one clear line. Constants live here too, so nothing else hard-codes kernel numbers.
 """
-import os
+from . import fastos as os
 
 from pyrunc._sys import ffi as _ffi, lib as _lib
 

@@ -3,7 +3,7 @@
 JSON lines are ``{"level":..,"msg":..,"time":..}`` (keys sorted, RFC 3339 time) because the
 containerd shim decodes ``time`` as a Go time.Time and podman parses exactly one object.
 """
-import os
+from . import fastos as os
 import time
 
 from _json import encode_basestring_ascii as _esc

@@ -4,7 +4,7 @@ Every mount target is resolved with openat2(RESOLVE_IN_ROOT) from an fd of the r
 mount is made on ``/proc/self/fd/N`` of the resolved fd, so a symlink planted in the rootfs (to
 ``/``, ``..`` or a host path) can never redirect a mount outside it (CVE-2021-30465 class).
 """
-import os
+from . import fastos as os
 import stat
 
 from . import linux as L

@@ -10,7 +10,7 @@ with ENOSYS (glibc then falls back) instead of the default errno.
 
 Hot-path rule: no json/re/ctypes/logging/hashlib imports here (see docs/seccomp.md).
 """
-import os
+from . import fastos as os
 import sys
 
 from _blake2 import blake2b

@@ -3,7 +3,7 @@
 Status is derived the way runc does: init gone (or its pid recycled: start time differs) ->
 stopped; cgroup frozen -> paused; exec.fifo present -> created; else running.
 """
-import os
+from . import fastos as os
 import time
 
 from . import jsonlite

@@ -4,7 +4,7 @@ One SOCK_SEQPACKET socketpair: every send is one message, a one-byte tag plus pa
 optional fds. ``_socket`` is used directly because ``socket.py`` imports enum (slow).
 """
 import sys
-from os import close as _close
+from posix import close as _close
 
 import _socket
 

@@ -1,5 +1,5 @@
 """``pyrunc --version`` in runc's shape (dockerd and go-runc parse these lines)."""
-import os
+from . import fastos as os
 
 from . import log
 

@@ -11,7 +11,7 @@ Typical create path (the order runc uses is create -> apply -> set, both work)::
     m.apply(init_pid)          # join (first v1 cgroup.procs write ~10 ms: do it while the child sets up)
     state["cgroup"] = m.save()
 """
-import os
+from .. import fastos as os
 
 from ._fs import CgroupError
 from .manager import Manager

@@ -3,7 +3,7 @@
 Every failure becomes a ``CgroupError`` whose one-line message names the file and the
 value, so the runtime can print it unchanged.
 """
-import os
+from .. import fastos as os
 
 _MOUNTS = None  # cached parse of /proc/self/mountinfo (one read per process)
 

@@ -81,7 +81,7 @@ def attach(dirpath: str, emu: Emulator) -> None:
         raise CgroupError(f"cgroup: cannot load eBPF device filter: {_err(-prog)}: "
                           f"{ffi.string(log).decode(errors='replace').strip()}", -prog)
     try:
-        import os
+        from .. import fastos as os
         cg = os.open(dirpath, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             ids = ffi.new("unsigned int[]", 64)
@@ -99,13 +99,13 @@ def attach(dirpath: str, emu: Emulator) -> None:
         finally:
             os.close(cg)
     finally:
-        import os
+        from .. import fastos as os
         os.close(prog)
 
 
 def attached_count(dirpath: str) -> int:
     """How many device programs are attached to this cgroup (for tests and diagnostics)."""
-    import os
+    from .. import fastos as os
     from pyrunc import _bpfdev
     ffi, lib = _bpfdev.ffi, _bpfdev.lib
     cg = os.open(dirpath, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -121,6 +121,6 @@ def attached_count(dirpath: str) -> int:
 
 
 def _err(n: int) -> str:
-    import os
+    from .. import fastos as os
     s = os.strerror(n)
     return s[:1].lower() + s[1:]

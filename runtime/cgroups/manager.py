@@ -1,5 +1,5 @@
 """The Manager interface shared by the v1 (per-controller directories) and v2 (one directory) managers."""
-import os
+from .. import fastos as os
 
 DEFAULT_PARENT = "/pyrunc"  # the parent of containers without a cgroupsPath (paths.inner_path)
 

@@ -4,7 +4,7 @@ Go's ``omitempty`` is reproduced: zero numbers and empty lists/maps are left out
 runc's struct tags say so, and always-present keys (``kernel``, ``user``, ``failcnt``,
 ``limit``...) stay. Imported lazily: not on the create path.
 """
-import os
+from .. import fastos as os
 
 from . import _fs
 from ._fs import CgroupError

@@ -5,7 +5,7 @@ only the first cgroup.procs write of a burst pays the ~10 ms RCU grace period, e
 further hierarchy costs ~20 us, so joining all of them is nearly free and keeps
 stats/pause/kill/OOM working (see docs/cgroups.md for the measurements).
 """
-import os
+from .. import fastos as os
 
 from . import _fs
 from ._fs import CgroupError

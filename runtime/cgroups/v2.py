@@ -4,7 +4,7 @@ Controllers are delegated top-down through cgroup.subtree_control; device access
 eBPF program (devfilter.py + pyrunc._bpfdev); freeze is cgroup.freeze + the 'frozen' key
 of cgroup.events; SIGKILL to everything is cgroup.kill.
 """
-import os
+from .. import fastos as os
 
 from . import _fs, v2map
 from ._fs import CgroupError

@@ -1,5 +1,5 @@
 """``pyrunc delete [-f] ID``: remove a stopped (or, forced, any) container and its cgroup."""
-import os
+from .. import fastos as os
 import time
 
 from .. import log, state

@@ -1,5 +1,5 @@
 """``pyrunc events [--stats] [--interval 5s] ID``: runc's stats/oom JSON events."""
-import os
+from .. import fastos as os
 import select
 import time
 

@@ -1,5 +1,5 @@
 """``pyrunc kill [--all] ID [SIGNAL]``: signal the init (or every process of the cgroup)."""
-import os
+from .. import fastos as os
 
 from .. import state
 from ..errors import NOT_RUNNING, Error

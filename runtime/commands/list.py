@@ -1,5 +1,5 @@
 """``pyrunc list [--format table|json] [-q]``."""
-import os
+from .. import fastos as os
 
 from .. import log, state
 from ..errors import Error

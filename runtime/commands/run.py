@@ -1,5 +1,5 @@
 """``pyrunc run``: create + start, then (unless -d) forward signals, wait, delete, exit with the status."""
-import os
+from .. import fastos as os
 
 from .. import log
 from ..create import create, load_config

@@ -1,5 +1,5 @@
 """``pyrunc spec [--bundle DIR] [--rootless]``: write a default config.json."""
-import os
+from .. import fastos as os
 
 from pyrunc.spec.defaults import default_config, to_rootless
 

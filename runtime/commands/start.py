@@ -1,5 +1,5 @@
 """``pyrunc start``: release the init blocked on exec.fifo, then run poststart hooks."""
-import os
+from .. import fastos as os
 
 from .. import state
 from ..errors import Error
