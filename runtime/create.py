@@ -11,7 +11,8 @@ import time
 from . import linux as L
 from . import log, plan, state, sync
 from .errors import EXISTS, Error
-from .init import child_entry, send_program, write_time_offsets  # imported before fork: no copy-on-write faults in the child
+# imported before the fork: no copy-on-write faults for them in the child
+from .init import child_entry, send_program, write_time_offsets
 from .jsonlite import JSONError, load_file, loads
 
 
@@ -178,7 +179,6 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         cg.make_birth_dir()
     else:
         _setup_cgroup(cg, pl.resources)
-        log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
     userns_stage = bool(pl.ns_new & L.CLONE_NEWUSER) or any(t == "user" for t, _ in pl.ns_join)
 
     # seccomp is compiled (or read from the cache) after the fork, while the init sets up, and sent
@@ -232,26 +232,11 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
 
     if after_fork:
         _setup_cgroup(cg, pl.resources)
-        log.debug(f"cgroup ready in {log.elapsed_ms(t0)}")
-    join_fds = []
-    try:
-        if not born_inside:
-            cg.join_birth_dir(pid)
-        join_fds = cg.open_join_fds()
-    except Exception as e:
-        raise Error(f"unable to apply cgroup configuration: {e}") from None
-    try:
-        sync.send(parent_chan, sync.CGROUP_READY, fds=tuple(join_fds))
-    except OSError:  # the init already failed: its error message is waiting in the channel
-        pass
-    finally:
-        for fd in join_fds:
-            os.close(fd)
+    _hand_over_cgroup(cg, pid, born_inside, parent_chan)
     log.debug(f"cgroup ready for the init at {log.elapsed_ms(t0)}")
     if seccomp_pipe is not None:
-        prog = _compile_seccomp(pl, gopts.root)
         try:
-            send_program(seccomp_pipe[1], prog)
+            send_program(seccomp_pipe[1], _compile_seccomp(pl, gopts.root))
         except BrokenPipeError:  # the init already failed: its error message is waiting in the channel
             pass
         undo.close(seccomp_pipe[1])
@@ -274,6 +259,24 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
         state.write_pid_file(opts.pid_file, init_pid)
     log.debug(f"create done in {log.elapsed_ms(t0)}")
     return Created(init_pid, c)
+
+
+def _hand_over_cgroup(cg, pid: int, born_inside: bool, chan) -> None:
+    """The cgroup exists: tell the init (CGROUP_READY), with the v1 ``tasks`` fds it joins through."""
+    fds = []
+    try:
+        if not born_inside:
+            cg.join_birth_dir(pid)
+        fds = cg.open_join_fds()
+    except Exception as e:
+        raise Error(f"unable to apply cgroup configuration: {e}") from None
+    try:
+        sync.send(chan, sync.CGROUP_READY, fds=tuple(fds))
+    except OSError:  # the init already failed: its error message is waiting in the channel
+        pass
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _compile_seccomp(pl: plan.Plan, root: str):

@@ -2,8 +2,8 @@
 
 The runtime forks a joiner that enters every namespace of the container's init (user first),
 joins its cgroup (born in the cgroup2 directory by clone3; on v1 it writes "0" into the ``tasks``
-fds the parent opened, before it forks again, so the final process is born inside), and forks the process that becomes the command: pid and time namespaces only
-apply to children. Everything the joiner needs is imported before setns(mnt), after which the
+fds the parent opened), and forks the process that becomes the command, born inside: pid and
+time namespaces only apply to children. Everything the joiner needs is imported before setns(mnt), after which the
 host's Python library is out of reach; the joiner is non-dumpable, so no container process can
 open the host interpreter through /proc/<pid>/exe (CVE-2019-5736).
 """

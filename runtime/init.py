@@ -137,7 +137,6 @@ def join_cgroup(fds: list[int]) -> None:
             os.close(fd)
 
 
-
 def write_time_offsets(offsets: dict) -> None:
     lines = "".join(f"{clock} {v.get('secs', 0)} {v.get('nanosecs', 0)}\n" for clock, v in offsets.items())
     if lines:

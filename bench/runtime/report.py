@@ -153,7 +153,10 @@ def render_markdown(res: dict, charts: list[str]) -> str:
              f"Generated from `results.json` of one benchmark run ({m.get('date', '?')}). "
              "All three runtimes were timed **interleaved in the same run** (each round runs pyrunc, runc "
              "and crun one after the other, rotating who goes first), so compare the **ratios**; absolute "
-             "times move ±10–30 % between runs on this machine.", "",
+             "times move ±10–30 % between runs on this machine. "
+             f"Every timed step of scenarios 1–4 starts after a {r.get('settle_ms', 0)} ms pause, so no kernel "
+             "state of the previous runtime's invocation carries over (see the notes). Scenario 5 runs its "
+             "containers back to back.", "",
              "Command (repo root, after `scripts/install.sh` and `pip install -r requirements-bench.txt`):", "",
              f"    {COMMAND}", "",
              "## Machine and versions", ""]
@@ -164,7 +167,8 @@ def render_markdown(res: dict, charts: list[str]) -> str:
         ["crun", (v.get("crun", "–") + " — through the hybrid-cgroup wrapper (see notes)")],
         ["rounds", f"{r.get('s1-s4')} per scenario 1–4 (+{r.get('warmup')} warm-up), "
                    f"{r.get('seq_rounds')}×{r.get('seq_n')} sequential, {r.get('par_rounds')}×{r.get('par_n')} "
-                   f"parallel, {r.get('mem_rounds')} memory rounds"],
+                   f"parallel, {r.get('mem_rounds')} memory rounds; "
+                   f"{r.get('settle_ms', 0)} ms pause before each timed step of 1–4"],
     ])
     if m.get("missing"):
         lines += [f"Missing runtimes: {', '.join(m['missing'])}", ""]
@@ -216,6 +220,13 @@ def render_markdown(res: dict, charts: list[str]) -> str:
         "scenario 2 takes `process.capabilities` and `linux.seccomp` from the docker fixture "
         "(x86_64 + x86 + x32); pyrunc's compiled-filter cache in `<root>/.seccomp-cache` is warm after the "
         "warm-up rounds, as it is for a containerd shim whose `--root` persists",
+        "the pause before each timed step: a cgroup v1 `cgroup.procs` write leaves the kernel's global "
+        "threadgroup rwsem in its slow mode for ~10–20 ms, and a runtime whose join falls in that window "
+        "skips the RCU grace period (7–16 ms here) it would otherwise wait for; back to back, runc and crun "
+        "would get that for free from each other. pyrunc never waits for it: its init is born in its cgroup2 "
+        "directory (clone3 `CLONE_INTO_CGROUP`) and joins the v1 hierarchies itself by writing `0` to their "
+        "`tasks` files (a single-thread move, which skips that rwsem). The previous container's namespace "
+        "teardown also continues in kernel workers for tens of ms",
         "scenario 3 and 4b use the containerd shim's argv (`--root R --log B/log.json --log-format json` "
         "before each subcommand, cwd = bundle) and wait for the container process as its subreaper",
     ]

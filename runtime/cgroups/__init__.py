@@ -1,14 +1,14 @@
 """Container cgroups for pyrunc: create/join/limit/freeze/kill/stats on cgroup v1, hybrid and v2.
 
-Hot path: this package imports only ``os`` and its own small modules at import time;
+Hot path: this package imports only ``fastos`` and its own small modules at import time;
 stats, eBPF and poll helpers are imported inside the functions that need them.
 
-Typical create path (the order runc uses is create -> apply -> set, both work)::
+Typical create path::
 
     m = new_manager(cgroups_path, cid, resources)
     m.create()                 # mkdirs + device rules
     m.set_resources(resources) # limits
-    m.apply(init_pid)          # join (first v1 cgroup.procs write ~10 ms: do it while the child sets up)
+    fds = m.open_join_fds()    # the child writes "0" into each v1 tasks fd (born in m.birth_dir by clone3)
     state["cgroup"] = m.save()
 """
 from .. import fastos as os

@@ -1,9 +1,9 @@
 """cgroup v1 manager: one directory per mounted hierarchy (+ the unified one on hybrid hosts).
 
-Like runc's fs manager it creates and joins every mounted hierarchy: on this kind of host
-only the first cgroup.procs write of a burst pays the ~10 ms RCU grace period, every
-further hierarchy costs ~20 us, so joining all of them is nearly free and keeps
-stats/pause/kill/OOM working (see docs/cgroups.md for the measurements).
+Like runc's fs manager it creates and joins every mounted hierarchy, which keeps stats/pause/
+kill/OOM working. The runtime's own children join through ``open_join_fds`` (v1 ``tasks``
+files they write "0" into) and ``birth_dir`` (clone3), never paying the RCU grace period of a
+``cgroup.procs`` write (see docs/cgroups.md, "Joining without an RCU grace period").
 """
 from .. import fastos as os
 
