@@ -127,7 +127,7 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool,
     else:
         j.console = None
     _preimport(j)
-    mgr = c.cgroup_manager()
+    mgr = _cgroup(c, opts.cgroup)
     parent_chan, child_chan = sync.pair()
     if not detach:
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
@@ -193,6 +193,22 @@ def exec_process(c: state.Container, proc_spec: dict, opts, detach: bool,
         relay.close()
         master = fds[0] if fds else None
     return final, master
+
+
+def _cgroup(c: state.Container, sub_args: list[str] | None):
+    """The container's cgroup, or the existing sub-cgroups ``--cgroup`` names (runc's syntax)."""
+    mgr = c.cgroup_manager()
+    if not sub_args or mgr is None:
+        return mgr
+    from .cgroups import CgroupError
+    from .cgroups.paths import sub_cgroup_paths
+    try:
+        mgr = mgr.sub(sub_cgroup_paths(sub_args))
+        if mgr.birth_dir and not os.path.isdir(mgr.birth_dir):
+            raise CgroupError(f"cgroup: cannot join {mgr.birth_dir}: no such file or directory")
+    except CgroupError as e:
+        raise Error(f"exec failed: {e}") from None
+    return mgr
 
 
 def _namespace_fds(pid: int) -> list[tuple[str, int]]:

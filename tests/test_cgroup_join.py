@@ -80,3 +80,48 @@ def test_processes_forked_inside_stay_in_the_container_cgroup(rt, busybox_rootfs
     assert children, "the shell forked its sleep"
     _assert_in_container_cgroup(children[0], cid)
     rt.run("delete", "--force", cid, check=True)
+
+
+def _hierarchy_dir(h: str) -> str:
+    name = h.split(",")[0]
+    return "/sys/fs/cgroup/" + (name[5:] if name.startswith("name=") else name) if h else "/sys/fs/cgroup/unified"
+
+
+def test_exec_cgroup_flag_joins_existing_sub_cgroups(rt, busybox_rootfs):
+    """runc's ``exec --cgroup [controller[,controller]:]path``: sub-cgroups of the container's."""
+    cid, pid = _created(rt, rt.bundle(["sleep", "30"], busybox_rootfs))
+    rt.run("start", cid, check=True)
+    made = []
+    try:
+        for h in _memberships(pid):
+            d = f"{_hierarchy_dir(h)}/pyrunc/{cid}/sub"
+            os.mkdir(d)
+            made.append(d)
+            if "cpuset" in h.split(","):  # a new v1 cpuset starts empty: nobody can join it
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    with open(f"{d}/{f}", "w") as w:
+                        w.write(open(f"{d}/../{f}").read())
+        pidfile = os.path.join(rt.tmp, "exec.pid")
+        # only memory moves to the sub-cgroup
+        rt.run("exec", "-d", "--pid-file", pidfile, "--cgroup", "memory:sub", cid, "sleep", "30", check=True)
+        got = _memberships(int(open(pidfile).read()))
+        assert got["memory"] == f"/pyrunc/{cid}/sub"
+        assert all(p == f"/pyrunc/{cid}" for h, p in got.items() if h != "memory"), got
+        # a bare path: every hierarchy
+        rt.run("exec", "-d", "--pid-file", pidfile, "--cgroup", "sub", cid, "sleep", "30", check=True)
+        got = _memberships(int(open(pidfile).read()))
+        assert all(p == f"/pyrunc/{cid}/sub" for p in got.values()), got
+        for args, words in ((["--cgroup", "nope"], f"cannot join /sys/fs/cgroup/"),
+                            (["--cgroup", "../x"], "../x is not a sub cgroup path"),
+                            (["--cgroup", "bogus:sub"], "unknown controller bogus in SubCgroupPaths"),
+                            (["--cgroup", "memory:sub", "--cgroup", "sub"], "missing <controller>: prefix")):
+            p = rt.run("exec", *args, cid, "true")
+            err = p.stderr.decode().strip()
+            assert p.returncode == 1 and words in err and len(err.splitlines()) == 1, (args, err)
+    finally:
+        rt.run("delete", "--force", cid)
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass

@@ -22,16 +22,20 @@ def strerror(e: OSError) -> str:
     return s[:1].lower() + s[1:]
 
 
-def open_for_write(dirpath: str, name: str, value: str = "0") -> int:
+def open_for_join(dirpath: str, name: str) -> int:
+    """An O_WRONLY fd of a cgroup's tasks/cgroup.procs file, for a process to join through."""
     try:
         return os.open(dirpath + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise CgroupError(f'cgroup: cannot set {name} to "{value}": {strerror(e)}', e.errno) from None
+        raise CgroupError(f"cgroup: cannot join {dirpath}: {strerror(e)}", e.errno) from None
 
 
 def write(dirpath: str, name: str, value: str) -> None:
     """Write one value to one cgroup file (a single write(2), as the kernel expects)."""
-    fd = open_for_write(dirpath, name, value)
+    try:
+        fd = os.open(dirpath + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise CgroupError(f'cgroup: cannot set {name} to "{value}": {strerror(e)}', e.errno) from None
     try:
         os.write(fd, value.encode())
     except OSError as e:

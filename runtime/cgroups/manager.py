@@ -35,6 +35,10 @@ class Manager:
             from ._fs import join_pid
             join_pid(self.birth_dir, pid)
 
+    def sub(self, subpaths: dict[str, str]) -> "Manager":
+        """A view of sub-cgroups for ``exec --cgroup`` (see paths.sub_cgroup_paths)."""
+        raise NotImplementedError
+
     def open_join_fds(self) -> list:
         """Open files a single-threaded child writes "0" into to join the rest of the cgroup itself.
 

@@ -89,3 +89,23 @@ def v2_dir(inner: str, v2mount: tuple, own: dict, parent_of_own: bool) -> str:
     if parent_of_own:
         base = base.rsplit("/", 1)[0] or "/"
     return join(mnt, base, inner)
+
+
+def sub_cgroup_paths(args: list[str] | None) -> dict[str, str]:
+    """``exec --cgroup`` arguments (runc): one ``path`` for every controller, or one or more
+    ``controller[,controller...]:path``. Returns {controller or "" for all: relative path}."""
+    out: dict[str, str] = {}
+    for arg in args or ():
+        ctls, sep, path = arg.rpartition(":")
+        if not sep:
+            if len(args) > 1:
+                raise CgroupError(f"invalid --cgroup argument: {arg} (missing <controller>: prefix)")
+            ctls, path = "", arg
+        rel = path.strip("/")
+        if not rel or any(c == ".." for c in rel.split("/")):
+            raise CgroupError(f"{path} is not a sub cgroup path")
+        for ctl in ctls.split(",") if ctls else [""]:
+            if ctl in out and out[ctl] != rel:
+                raise CgroupError(f"invalid --cgroup argument: {arg} (controller {ctl} given twice)")
+            out[ctl] = rel
+    return out

@@ -73,6 +73,22 @@ class V1Manager(Manager):
     def birth_dir(self) -> str | None:
         return self.unified
 
+    def sub(self, subpaths: dict[str, str]) -> "V1Manager":
+        """The sub-cgroups ``exec --cgroup`` names ({controller or "" for all: relative path}); a
+        controller comounted with others moves them along (they share one directory)."""
+        paths = dict(self.paths)
+        for ctl, rel in subpaths.items():
+            if ctl == "":
+                paths = {k: f"{d}/{rel}" for k, d in self.paths.items()}
+                continue
+            if ctl not in self.paths:
+                raise CgroupError(f"unknown controller {ctl} in SubCgroupPaths")
+            for k, d in self.paths.items():
+                if d == self.paths[ctl]:
+                    paths[k] = f"{d}/{rel}"
+        unified = f"{self.unified}/{subpaths['']}" if self.unified and "" in subpaths else self.unified
+        return V1Manager(self.path, self.container_id, None, paths, unified)
+
     def make_birth_dir(self) -> None:
         """Only the unified directory (hybrid hosts), for a clone3 before the rest exists."""
         if self.unified:
@@ -85,7 +101,7 @@ class V1Manager(Manager):
         try:
             for d in self._dirs():
                 if d != self.unified:
-                    fds.append(_fs.open_for_write(d, "tasks"))
+                    fds.append(_fs.open_for_join(d, "tasks"))
         except BaseException:
             for fd in fds:
                 os.close(fd)

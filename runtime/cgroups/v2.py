@@ -47,6 +47,15 @@ class V2Manager(Manager):
     def birth_dir(self) -> str | None:
         return self.dir
 
+    def sub(self, subpaths: dict[str, str]) -> "V2Manager":
+        """The sub-cgroup ``exec --cgroup`` names (one path: v2 has a single hierarchy)."""
+        ctls = [c for c in subpaths if c]
+        if ctls:
+            raise CgroupError(f"invalid --cgroup argument: controller {ctls[0]} given on cgroup v2")
+        if not subpaths:
+            return self
+        return V2Manager(self.path, self.container_id, None, f"{self.dir}/{subpaths['']}", self.mount)
+
     def set_resources(self, resources: dict | None) -> None:
         res = resources or {}
         d = self.dir

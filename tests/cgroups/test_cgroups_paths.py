@@ -119,3 +119,43 @@ def test_systemd_driver_needs_systemd(monkeypatch):
     monkeypatch.setattr(cgroups, "_systemd_running", lambda: True)
     m = cgroups.new_manager("system.slice:docker:abc", "abc", None)
     assert m.path == "/system.slice/docker-abc.scope"
+
+
+# exec --cgroup (runc's getSubCgroupPaths) -----------------------------------------------------
+
+def test_sub_cgroup_paths_forms():
+    from pyrunc.runtime.cgroups.paths import sub_cgroup_paths
+    assert sub_cgroup_paths(None) == {}
+    assert sub_cgroup_paths(["a/b"]) == {"": "a/b"}
+    assert sub_cgroup_paths(["/a/b/"]) == {"": "a/b"}
+    assert sub_cgroup_paths(["cpu,cpuacct:x", "memory:y"]) == {"cpu": "x", "cpuacct": "x", "memory": "y"}
+    assert sub_cgroup_paths(["name=systemd:s"]) == {"name=systemd": "s"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a:b", "c"], "invalid --cgroup argument: c (missing <controller>: prefix)"),
+    (["../x"], "../x is not a sub cgroup path"),
+    (["memory:a/../../x"], "a/../../x is not a sub cgroup path"),
+    (["memory:"], " is not a sub cgroup path"),
+    (["memory:a", "memory:b"], "controller memory given twice"),
+])
+def test_sub_cgroup_paths_errors(args, message):
+    from pyrunc.runtime.cgroups import CgroupError
+    from pyrunc.runtime.cgroups.paths import sub_cgroup_paths
+    with pytest.raises(CgroupError) as e:
+        sub_cgroup_paths(args)
+    assert message in str(e.value)
+
+
+def test_v1_sub_view_moves_comounted_controllers_together():
+    from pyrunc.runtime.cgroups import CgroupError
+    from pyrunc.runtime.cgroups.v1 import V1Manager
+    m = V1Manager("/c", "c", None, {"cpu": "/s/cpu,cpuacct/c", "cpuacct": "/s/cpu,cpuacct/c",
+                                    "memory": "/s/memory/c"}, "/s/unified/c")
+    v = m.sub({"cpu": "x"})
+    assert v.paths == {"cpu": "/s/cpu,cpuacct/c/x", "cpuacct": "/s/cpu,cpuacct/c/x", "memory": "/s/memory/c"}
+    assert v.unified == "/s/unified/c"
+    v = m.sub({"": "y"})
+    assert set(v.paths.values()) == {"/s/cpu,cpuacct/c/y", "/s/memory/c/y"} and v.unified == "/s/unified/c/y"
+    with pytest.raises(CgroupError, match="unknown controller bogus in SubCgroupPaths"):
+        m.sub({"bogus": "x"})
