@@ -202,9 +202,11 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
     preserve = _preserved_fds(opts, pl.process)
 
     restore = [] if userns_stage else _enter_pid_time(pl)
-    if for_run and not opts.detach:
+    # `run` waits for the init; with a user-namespace stage the init is orphaned when the stage exits,
+    # and a failed create must reap it: a zombie left to a pid 1 that does not reap stays in the cgroup
+    if (for_run and not opts.detach) or userns_stage:
         L.prctl(L.PR_SET_CHILD_SUBREAPER, 1)
-    # the user-namespace stage forks the init itself, after the parent joined the stage to the cgroup
+    # the user-namespace stage forks the init itself, once it has joined the cgroup
     pid, born_inside = fork_in_cgroup(cg, allowed=not userns_stage)
     if pid == 0:
         if for_run and not opts.detach:

@@ -196,9 +196,9 @@ def prepare_root(pl: Plan, in_userns: bool = False) -> int:
     if prop & L.MS_UNBINDABLE:  # unbindable "/" would refuse the rootfs bind: private until pivot
         prop = (prop & ~L.MS_UNBINDABLE) | L.MS_PRIVATE
     L.mount(None, "/", None, prop, None)
-    rootfs = os.path.realpath(pl.rootfs)
-    _parent_mount_private(rootfs)
     try:
+        rootfs = os.path.realpath(pl.rootfs)  # (resolved by the kernel: the path must be reachable)
+        _parent_mount_private(rootfs)
         L.mount(rootfs, rootfs, None, L.MS_BIND | L.MS_REC, None)
     except PermissionError:
         if not in_userns:

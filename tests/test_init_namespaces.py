@@ -247,3 +247,12 @@ def test_unmapped_group_fails_create_with_a_message(rt, userns_rootfs):
         assert b"unable to start container process" in p.stderr and b"invalid argument" in p.stderr.lower(), \
             p.stderr
         assert not os.path.exists(os.path.join(rt.root, cid))
+
+
+def test_rootfs_unreachable_from_the_user_namespace_is_a_clear_error(rt, tmp_path):
+    # tmp_path's parents deny search to others: the namespace's root (host uid 100000) cannot reach it
+    top = tmp_path / "private"
+    top.mkdir(mode=0o700)
+    make_rootfs(str(top / "rootfs"))
+    err = create_error(rt, str(top / "rootfs"), mutate=userns)
+    assert "is not reachable by the root of the user namespace" in err, err
