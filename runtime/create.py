@@ -191,6 +191,10 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
             seccomp_pipe = os.pipe2(os.O_CLOEXEC)
             undo.fds.extend(seccomp_pipe)
 
+    if any(m.idmap for m in pl.mounts):  # (before _enter_pid_time: it forks a helper)
+        from .idmap import prepare
+        undo.fds.extend(prepare(pl.mounts))
+
     fifo = sdir + "/" + state.FIFO
     os.mkfifo(fifo, 0o600)
     fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
@@ -221,6 +225,9 @@ def _create_locked(gopts, cid, bundle, raw, cfg, pl, opts, sdir, undo, t0, for_r
     undo.pids.append(pid)
     if seccomp_pipe is not None:
         undo.close(seccomp_pipe[0])
+    for m in pl.mounts:  # the init has its copies of the idmapped mounts
+        if m.idmap_fd is not None:
+            undo.close(m.idmap_fd)
     for fd, nstype in restore:
         L.setns(fd, nstype)
         os.close(fd)

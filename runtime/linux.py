@@ -92,6 +92,16 @@ def mount_setattr(fd: int, attr_set: int, attr_clr: int, recursive: bool = True,
     _check(_lib.pr_mount_setattr(fd, b"", flags, attr_set, attr_clr, propagation, 0), "mount_setattr")
 
 
+MOUNT_ATTR_IDMAP = 0x00100000
+AT_FDCWD = -100
+
+
+def mount_setattr_idmap(fd: int, userns_fd: int, recursive: bool) -> None:
+    """Give the detached mount ``fd`` the id mapping of the user namespace ``userns_fd``."""
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(_lib.pr_mount_setattr(fd, b"", flags, MOUNT_ATTR_IDMAP, 0, 0, userns_fd), "mount_setattr(idmap)")
+
+
 def open_tree(dfd: int, path: str, flags: int) -> int:
     return _check(_lib.pr_open_tree(dfd, path.encode(), flags), "open_tree", path)
 

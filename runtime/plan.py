@@ -31,7 +31,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 class Mount:
     __slots__ = ("destination", "source", "type", "flags", "data", "propagation", "attr_set", "attr_clr",
-                 "bind", "special")
+                 "bind", "special", "idmap", "idmap_fd")
 
     def __repr__(self) -> str:
         return f"Mount({self.destination!r} {self.type} src={self.source!r} flags={self.flags:#x})"
@@ -90,10 +90,42 @@ def mounts(cfg: dict, bundle: str) -> list[Mount]:
         mt.propagation = o.propagation
         mt.attr_set, mt.attr_clr = o.attr_set, o.attr_clr
         mt.special = o.special
-        if ("idmap" in o.special or "ridmap" in o.special):
-            raise Error(f"mounts[{i}].options: idmapped mounts are not supported yet")
+        mt.idmap = _idmap(cfg, m, mt, i)
+        mt.idmap_fd = None  # the detached idmapped clone the runtime makes (runtime/idmap.py)
         out.append(mt)
     return out
+
+
+def _idmap(cfg: dict, m: dict, mt: Mount, i: int) -> tuple | None:
+    """(uid maps, gid maps, recursive) of an idmapped bind mount, or None. The maps come from the
+    mount's uidMappings/gidMappings or, for a bare ``idmap``/``ridmap`` option, from the
+    container's user namespace (runc)."""
+    uid, gid = m.get("uidMappings"), m.get("gidMappings")
+    recursive = "ridmap" in mt.special
+    if not (uid or gid or recursive or "idmap" in mt.special):
+        return None
+    if not mt.bind:
+        raise Error(f"mounts[{i}]: idmapped mounts are only supported for bind mounts")
+    if bool(uid) != bool(gid):
+        raise Error(f"mounts[{i}]: uidMappings and gidMappings must be given together")
+    where = f"mounts[{i}]"
+    if not uid:
+        linux = cfg.get("linux", {})
+        uid, gid, where = linux.get("uidMappings"), linux.get("gidMappings"), "linux"
+        if not (uid and gid):
+            raise Error(f"mounts[{i}].options: idmap without mappings needs the container's user namespace "
+                        "mappings (linux.uidMappings)")
+    return _id_maps(uid, f"{where}.uidMappings"), _id_maps(gid, f"{where}.gidMappings"), recursive
+
+
+def _id_maps(maps, field: str) -> tuple:
+    out = []
+    for k, e in enumerate(maps):
+        vals = tuple(e.get(f) if isinstance(e, dict) else None for f in ("containerID", "hostID", "size"))
+        if not all(type(v) is int and v >= 0 for v in vals) or not vals[2]:
+            raise Error(f"{field}[{k}]: containerID, hostID and size must be non-negative integers (size > 0)")
+        out.append(vals)
+    return tuple(out)
 
 
 def devices(linux: dict) -> list[Device]:

@@ -90,7 +90,12 @@ def mount_one(root_fd: int, m: Mount) -> None:
     try:
         target = _fdpath(tfd)
         if m.bind:
-            L.mount(m.source, target, None, L.MS_BIND | (m.flags & L.MS_REC), None)
+            if m.idmap_fd is not None:  # made by the runtime on the host (runtime/idmap.py)
+                L.move_mount(m.idmap_fd, tfd)
+                os.close(m.idmap_fd)
+                m.idmap_fd = None
+            else:
+                L.mount(m.source, target, None, L.MS_BIND | (m.flags & L.MS_REC), None)
             extra = m.flags & ~(L.MS_BIND | L.MS_REC | L.MS_REMOUNT)
             if extra:
                 # re-resolve: the fd still names the covered directory, the new mount is on top
@@ -442,7 +447,7 @@ def mount_cgroup(root_fd: int, m: Mount, cgroupns: bool = False) -> None:
         sub = Mount()
         sub.destination, sub.source, sub.type, sub.bind = m.destination, _cg_source(mounts[0], own), "none", True
         sub.flags, sub.data, sub.propagation, sub.attr_set, sub.attr_clr = flags | L.MS_BIND | L.MS_REC, None, [], 0, 0
-        sub.special = set()
+        sub.special, sub.idmap, sub.idmap_fd = set(), None, None
         mount_one(root_fd, sub)
         return
     tfd = ensure(root_fd, m.destination)
@@ -457,7 +462,7 @@ def mount_cgroup(root_fd: int, m: Mount, cgroupns: bool = False) -> None:
         sub.destination = m.destination.rstrip("/") + "/" + mp[0].rsplit("/", 1)[1]
         sub.source, sub.type, sub.bind = _cg_source(mp, own), "none", True
         sub.flags, sub.data, sub.propagation, sub.attr_set, sub.attr_clr = flags | L.MS_BIND | L.MS_REC, None, [], 0, 0
-        sub.special = set()
+        sub.special, sub.idmap, sub.idmap_fd = set(), None, None
         mount_one(root_fd, sub)
     if flags & L.MS_RDONLY:
         nfd = resolve(root_fd, m.destination)

@@ -17,7 +17,7 @@ def features() -> dict:
         "apparmor": {"enabled": False},
         "selinux": {"enabled": False},
         "intelRdt": {"enabled": False},
-        "mountExtensions": {"idmap": {"enabled": False}},
+        "mountExtensions": {"idmap": {"enabled": True}},
     }
     annotations = {"org.opencontainers.runc.version": __version__, "org.opencontainers.runc.commit": _commit(),
                    "org.opencontainers.runc.checkpoint.enabled": "false"}
