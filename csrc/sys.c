@@ -198,3 +198,11 @@ static int pr_seccomp_flags_supported(unsigned int flags)
     long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
     return rc < 0 && errno == EFAULT;
 }
+
+/* NUMA memory policy of the calling task (inherited across execve): linux.memoryPolicy. */
+static int pr_set_mempolicy(int mode, const char *mask, size_t nbytes)
+{
+    /* maxnode counts one more than the bits (the kernel drops the last one) */
+    RET(syscall(SYS_set_mempolicy, mode, nbytes ? (const unsigned long *)mask : NULL,
+                nbytes ? nbytes * 8 + 1 : 0));
+}

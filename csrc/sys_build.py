@@ -33,6 +33,7 @@ int pr_join_session_keyring(const char *name);
 int pr_fork_into_cgroup(int cgroup_fd);
 int pr_seccomp_set_filter(unsigned int flags, const char *prog, size_t nbytes);
 int pr_seccomp_flags_supported(unsigned int flags);
+int pr_set_mempolicy(int mode, const char *mask, size_t nbytes);
 """)
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sys.c")) as f:
     ffi.set_source("pyrunc._sys", f.read())

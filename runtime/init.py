@@ -312,6 +312,11 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
             os.dup2(slave, i)
         os.close(slave)
 
+    if pl.mempolicy is not None:  # the task's NUMA policy survives execve
+        try:
+            L.set_mempolicy(*pl.mempolicy)
+        except OSError as e:
+            raise InitError(f"linux.memoryPolicy: {(e.strerror or str(e)).lower()}") from None
     cgroup_joined()  # (may unshare the cgroup namespace: still needs CAP_SYS_ADMIN)
     # like runc's finalizeNamespace, before READY: a user or capability the kernel refuses is a
     # create error the caller sees, not a silent exit after start

@@ -189,3 +189,7 @@ def seccomp_set_filter(flags: int, bpf: bytes) -> int:
 
 def seccomp_flags_supported(flags: int) -> bool:
     return bool(_lib.pr_seccomp_flags_supported(flags))
+
+
+def set_mempolicy(mode: int, nodemask: bytes) -> None:
+    _check(_lib.pr_set_mempolicy(mode, nodemask, len(nodemask)), "set_mempolicy")

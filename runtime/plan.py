@@ -53,7 +53,8 @@ class Plan:
     __slots__ = ("id", "bundle", "rootfs", "readonly", "ns_new", "ns_join", "uid_maps", "gid_maps",
                  "time_offsets", "mounts", "devices", "default_devices", "dev_is_bind", "masked", "readonly_paths",
                  "hostname", "domainname", "sysctl", "personality", "propagation", "no_pivot", "process",
-                 "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups", "new_keyring")
+                 "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups", "new_keyring",
+                 "mempolicy")
 
 
 def _abs(base: str, path: str) -> str:
@@ -126,6 +127,47 @@ def _id_maps(maps, field: str) -> tuple:
             raise Error(f"{field}[{k}]: containerID, hostID and size must be non-negative integers (size > 0)")
         out.append(vals)
     return tuple(out)
+
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+              "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_STATIC_NODES": 1 << 15}
+
+
+def memory_policy(linux: dict) -> tuple[int, bytes] | None:
+    """linux.memoryPolicy -> (set_mempolicy mode with its flags, node mask bytes), or None."""
+    mp = linux.get("memoryPolicy")
+    if not mp:
+        return None
+    mode = MPOL_MODES.get(mp.get("mode"))
+    if mode is None:
+        raise Error(f"linux.memoryPolicy.mode: unknown mode {mp.get('mode')!r}")
+    for i, f in enumerate(mp.get("flags") or ()):
+        if f not in MPOL_FLAGS:
+            raise Error(f"linux.memoryPolicy.flags[{i}]: unknown flag {f!r}")
+        mode |= MPOL_FLAGS[f]
+    nodes = _node_list(mp.get("nodes") or "")
+    if mp.get("mode") in ("MPOL_DEFAULT", "MPOL_LOCAL"):
+        if nodes:
+            raise Error(f"linux.memoryPolicy.nodes: must be empty for {mp['mode']}")
+        return mode, b""
+    if not nodes:
+        raise Error(f"linux.memoryPolicy.nodes: {mp['mode']} needs at least one node")
+    mask = 0
+    for n in nodes:
+        mask |= 1 << n
+    return mode, mask.to_bytes((max(nodes) // 64 + 1) * 8, "little")
+
+
+def _node_list(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7] (the kernel's list format)."""
+    out = []
+    for part in filter(None, text.replace(" ", "").split(",")):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)) or int(hi or lo) > 4095:
+            raise Error(f"linux.memoryPolicy.nodes: invalid node list {text!r}")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
 def devices(linux: dict) -> list[Device]:
@@ -247,6 +289,11 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
                 or not all(type(off.get(k, 0)) is int for k in ("secs", "nanosecs"))
                 or not 0 <= off.get("nanosecs", 0) < 1000000000):
             raise Error(f"linux.timeOffsets.{clock}: expected integer secs and nanosecs (0-999999999)")
+    if linux.get("intelRdt"):
+        raise Error("intelRdt is specified in config, but Intel RDT is not supported or enabled")
+    if linux.get("netDevices"):
+        raise Error("linux.netDevices: moving network devices into the container is not supported by pyrunc")
+    pl.mempolicy = memory_policy(linux)
     pl.mounts = mounts(cfg, bundle)
     pl.dev_is_bind = any(m.destination == "/dev" and m.bind for m in pl.mounts)
     pl.default_devices = not pl.dev_is_bind

@@ -71,7 +71,7 @@ LINUX = {
     "cgroupsPath": S,
     "resources": RESOURCES,
     "intelRdt": "obj",
-    "memoryPolicy": "obj",
+    "memoryPolicy": {"mode": S, "nodes": S, "flags": [S]},
     "sysctl": "strmap",
     "seccomp": SECCOMP,
     "rootfsPropagation": S,

@@ -1,7 +1,7 @@
 """``pyrunc features``: what this runtime supports, in the runtime-spec features.md shape."""
 from pyrunc import __version__
 
-from .. import caps, log, mountopts
+from .. import caps, log, mountopts, plan
 from ..jsonlite import dumps
 from ..version import SPEC_VERSION, _commit
 
@@ -18,6 +18,8 @@ def features() -> dict:
         "selinux": {"enabled": False},
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": True}},
+        "memoryPolicy": {"modes": list(plan.MPOL_MODES), "flags": list(plan.MPOL_FLAGS)},
+        "netDevices": {"enabled": False},
     }
     annotations = {"org.opencontainers.runc.version": __version__, "org.opencontainers.runc.commit": _commit(),
                    "org.opencontainers.runc.checkpoint.enabled": "false"}
