@@ -34,6 +34,8 @@ def add_create_arguments(p) -> None:
     a("--ulimit", action="append", default=[], help="ulimit, e.g. nofile=1024:2048")
     a("-l", "--label", action="append", default=[], help="set a label KEY=VALUE")
     a("--cidfile", help="write the container ID to this file")
+    a("--privileged", action="store_true",
+      help="every capability, every host device, no seccomp, no masked or read-only paths, /sys writable")
     a("--security-opt", action="append", default=[],
       help="seccomp=unconfined|PROFILE.json, no-new-privileges (docker's default seccomp profile otherwise)")
     a("--pull", default="missing", choices=["missing", "never", "always"], help="pull the image before creating")
@@ -57,7 +59,8 @@ def create_from_args(ctx, args):
             hostname=args.hostname, labels=labels, binds=args.volume, tmpfs=args.tmpfs, read_only=args.read_only,
             cap_add=args.cap_add, cap_drop=args.cap_drop, memory=args.memory, memory_swap=args.memory_swap,
             cpus=args.cpus, cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, network=args.network,
-            auto_remove=args.rm, ulimits=args.ulimit, pull=args.pull, security_opt=args.security_opt)
+            auto_remove=args.rm, ulimits=args.ulimit, pull=args.pull, security_opt=args.security_opt,
+            privileged=args.privileged)
     except EngineError as e:
         if e.code == 1:
             e.code = 125  # docker: errors before the container runs exit 125

@@ -6,6 +6,7 @@ so the unit tests can pin docker's behaviour. Modelled on dockerd 20.10's genera
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import shlex
@@ -49,6 +50,16 @@ class HostInfo:
     memsw: bool = False                  # memory.memsw.* present (swap accounting): docker then sets swap = 2 x memory
     arch: str = field(default_factory=seccomp.native_arch)          # selects seccomp archMap / arch conditions
     kernel: tuple[int, int] = field(default_factory=seccomp.kernel_version)   # seccomp minKernel conditions
+    bounding: int = field(default_factory=lambda: own_bounding_set())  # what --privileged can grant
+
+
+def own_bounding_set() -> int:
+    """Our capability bounding set (CapBnd): a privileged container gets what we can grant."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1], 16) for ln in f if ln.startswith("CapBnd:"))
+    except (OSError, StopIteration):
+        return (1 << len(ALL_CAPS)) - 1
 
 
 # ---- small parsers ----------------------------------------------------------------------------------------------
@@ -209,7 +220,7 @@ def container_config(image_config: dict, *, image: str, cmd: list[str] | None = 
 
 def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(), memory=None, memory_swap=None,
                 cpus=None, cpu_shares=None, pids_limit=None, network="none", auto_remove=False, runtime="pyrunc",
-                ulimits=(), console_size=None, security_opt=()) -> dict:
+                ulimits=(), console_size=None, security_opt=(), privileged=False) -> dict:
     """docker's ``HostConfig`` (validated here so that ``create`` fails early, like dockerd)."""
     if network not in NETWORK_MODES:
         raise EngineError(f"network mode {network!r} is not supported: use --network none (default) or host "
@@ -240,7 +251,7 @@ def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(),
         "Memory": mem or 0, "MemorySwap": swap or 0, "NanoCpus": nano or 0, "CpuShares": int(cpu_shares or 0),
         "PidsLimit": pids_limit, "NetworkMode": network, "AutoRemove": bool(auto_remove), "Runtime": runtime,
         "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "ConsoleSize": list(console_size or (0, 0)),
-        "SecurityOpt": seccomp.security_opts(list(security_opt)) or None,
+        "SecurityOpt": seccomp.security_opts(list(security_opt)) or None, "Privileged": bool(privileged),
     }
 
 
@@ -271,6 +282,27 @@ def default_mounts(shm_size: int = 64 << 20) -> list[dict]:
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
     ]
+
+
+def host_devices(root: str = "/dev") -> list[dict]:
+    """docker's HostDevices for ``--privileged``: every char/block device node under /dev (not
+    /dev/pts, /dev/shm, /dev/mqueue: the container mounts its own), as ``linux.devices``."""
+    import stat
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue")]
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
 
 
 def _user_mounts(hc: dict) -> list[dict]:
@@ -322,7 +354,13 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
     """
     host = host or HostInfo()
     user = resolve(config.get("User") or "", passwd, group)
-    caps = capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [])
+    privileged = bool(hc.get("Privileged"))
+    # docker: --privileged grants every capability, whatever --cap-add/--cap-drop say (here: every one we
+    # hold; docker asks for all the kernel knows, which runc refuses when the bounding set lacks one)
+    if privileged:
+        caps = [c for i, c in enumerate(ALL_CAPS) if host.bounding >> i & 1]
+    else:
+        caps = capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [])
     readonly = bool(hc.get("ReadonlyRootfs"))
     network = hc.get("NetworkMode") or "none"
     hostname = config.get("Hostname") or cid[:12]
@@ -346,6 +384,10 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
     user_mounts = _user_mounts(hc)
     taken = {m["destination"] for m in user_mounts}
     mounts = [m for m in default_mounts() if m["destination"] not in taken]
+    if privileged:  # docker: /sys and the cgroup mount writable
+        for m in mounts:
+            if m["type"] in ("sysfs", "cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"]
     for name in ("resolv.conf", "hostname", "hosts"):
         dest = f"/etc/{name}"
         if name in etc_files and dest not in taken:
@@ -358,10 +400,13 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
         "resources": _resources(hc, host),
         "cgroupsPath": f"{CGROUP_PARENT}/{cid}",
         "namespaces": namespaces,
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
+        "maskedPaths": [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
     }
-    profile = seccomp.for_container(hc, caps, host.arch, host.kernel)
+    if privileged:  # docker: every host device, all of them allowed in the devices cgroup, no seccomp
+        linux["devices"] = host_devices()
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    profile = None if privileged else seccomp.for_container(hc, caps, host.arch, host.kernel)
     if profile is not None:
         linux["seccomp"] = profile
     if network != "host":

@@ -271,3 +271,19 @@ def test_custom_seccomp_profile_in_docker_format(engine, ctr, tmp_path):
                                         "mkdir-denied", "Linux"], p.stderr
     bad = engine("run", "--rm", "--security-opt", f"seccomp={tmp_path}/missing.json", "busybox", "true", check=False)
     assert bad.returncode == 125 and "opening seccomp profile" in bad.stderr
+
+
+def test_privileged_container(engine):
+    """docker --privileged: all capabilities (add/drop ignored), no seccomp, every host device, no masked
+    or read-only paths, /sys writable; an unprivileged container has none of that."""
+    script = ("grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+              "test -c /dev/kmsg && echo kmsg; test -e /dev/loop-control && echo loop-control; "
+              "grep ' /sys sysfs ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; "
+              "grep -q ' /proc/keys ' /proc/self/mountinfo && echo keys-masked || echo keys-visible")
+    p = engine("run", "--rm", "--privileged", "--cap-drop", "ALL", "busybox", "sh", "-c", script)
+    lines = p.stdout.split("\n")
+    bounding = next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("CapBnd:"))
+    assert int(lines[0].split()[1], 16) == int(bounding, 16), p.stdout  # every cap the runtime can grant
+    assert lines[1:] == ["Seccomp:\t0", "kmsg", "loop-control", "rw", "keys-visible", ""], p.stdout
+    p = engine("run", "--rm", "busybox", "sh", "-c", script)
+    assert p.stdout.split("\n")[1:] == ["Seccomp:\t2", "ro", "keys-masked", ""], p.stdout
