@@ -26,7 +26,8 @@ TARGETS = [
     ("s3_shim_lifecycle", "runc", 0.9),
     ("s4_exec", "runc", 0.8),
 ]
-SHORT = {"s1_run": "1 run", "s2_run_docker_seccomp": "2 run+seccomp", "s3_shim_lifecycle": "3 shim lifecycle",
+SHORT = {"s1_run": "1 run", "s1b_run_back_to_back": "1b run, no pause", "s2_run_docker_seccomp": "2 run+seccomp",
+         "s3_shim_lifecycle": "3 shim lifecycle",
          "s4_exec": "4 exec", "s4b_exec_shim": "4b exec (shim)", "s5_sequential": "5 sequential",
          "s5_parallel": "5 parallel"}
 
@@ -155,8 +156,8 @@ def render_markdown(res: dict, charts: list[str]) -> str:
              "and crun one after the other, rotating who goes first), so compare the **ratios**; absolute "
              "times move ±10–30 % between runs on this machine. "
              f"Every timed step of scenarios 1–4 starts after a {r.get('settle_ms', 0)} ms pause, so no kernel "
-             "state of the previous runtime's invocation carries over (see the notes). Scenario 5 runs its "
-             "containers back to back.", "",
+             "state of the previous runtime's invocation carries over (see the notes); scenario 1b repeats scenario 1 "
+             "without the pause, and scenario 5 runs its containers back to back.", "",
              "Command (repo root, after `scripts/install.sh` and `pip install -r requirements-bench.txt`):", "",
              f"    {COMMAND}", "",
              "## Machine and versions", ""]
@@ -168,7 +169,7 @@ def render_markdown(res: dict, charts: list[str]) -> str:
         ["rounds", f"{r.get('s1-s4')} per scenario 1–4 (+{r.get('warmup')} warm-up), "
                    f"{r.get('seq_rounds')}×{r.get('seq_n')} sequential, {r.get('par_rounds')}×{r.get('par_n')} "
                    f"parallel, {r.get('mem_rounds')} memory rounds; "
-                   f"{r.get('settle_ms', 0)} ms pause before each timed step of 1–4"],
+                   f"{r.get('settle_ms', 0)} ms pause before each timed step of 1–4 (not 1b)"],
     ])
     if m.get("missing"):
         lines += [f"Missing runtimes: {', '.join(m['missing'])}", ""]
@@ -263,7 +264,8 @@ def _bars(ax, groups: list[str], data: dict[str, list], err: dict[str, list] | N
 
 def chart_times(res: dict, out: str) -> bool:
     scs = res.get("scenarios", {})
-    left = [k for k in ("s1_run", "s2_run_docker_seccomp", "s3_shim_lifecycle", "s4_exec", "s4b_exec_shim")
+    left = [k for k in ("s1_run", "s1b_run_back_to_back", "s2_run_docker_seccomp", "s3_shim_lifecycle", "s4_exec",
+                        "s4b_exec_shim")
             if k in scs]
     right = [k for k in ("s5_sequential", "s5_parallel") if k in scs]
     if not left and not right:

@@ -422,8 +422,10 @@ def _git_commit() -> str:
 class Scenario:
     """Samples of one scenario, collected round by round with a rotating runtime order."""
 
-    def __init__(self, bench: Bench, key: str, title: str, unit_note: str = "", calls: int | None = 1) -> None:
+    def __init__(self, bench: Bench, key: str, title: str, unit_note: str = "", calls: int | None = 1,
+                 settle_s: float | None = None) -> None:
         self.bench, self.key, self.title = bench, key, title
+        self.settle_s = SETTLE_S if settle_s is None else settle_s
         self.runtimes = list(bench.runtimes)
         self.samples: dict[str, list[float]] = {rt.name: [] for rt in self.runtimes}
         self.round_no = 0
@@ -443,8 +445,8 @@ class Scenario:
         order = self.runtimes[k:] + self.runtimes[:k]
         self.round_no += 1
         for rt in order:
-            if SETTLE_S:
-                time.sleep(SETTLE_S)
+            if self.settle_s:
+                time.sleep(self.settle_s)
             t = step(rt)
             if record:
                 self.samples[rt.name].append(t)

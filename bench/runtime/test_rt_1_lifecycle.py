@@ -14,8 +14,8 @@ from rtbench import ROUNDS, Scenario, docker_config
 pytestmark = pytest.mark.benchmark(group="runtime (one round = pyrunc + runc + crun; per-runtime stats in extra_info)")
 
 
-def _run_true(bench, key: str, title: str, cfg: dict, benchmark) -> None:
-    sc = Scenario(bench, key, title)
+def _run_true(bench, key: str, title: str, cfg: dict, benchmark, settle_s: float | None = None) -> None:
+    sc = Scenario(bench, key, title, settle_s=settle_s)
     roots = {rt.name: bench.root(rt, key) for rt in sc.runtimes}
     makers = {rt.name: bench.bundles(rt, key, cfg) for rt in sc.runtimes}
 
@@ -35,6 +35,13 @@ def _run_true(bench, key: str, title: str, cfg: dict, benchmark) -> None:
 def test_s1_run_true(bench, benchmark):
     """1. ``run`` of a busybox ``true`` bundle from ``pyrunc spec`` (no seccomp)."""
     _run_true(bench, "s1_run", "run true (pyrunc spec config, no seccomp)", bench.spec, benchmark)
+
+
+def test_s1b_run_true_back_to_back(bench, benchmark):
+    """1b. Scenario 1 without the pause: each runtime's join may ride on the previous runtime's RCU
+    grace period (see rtbench.SETTLE_S), which helps runc and crun, never pyrunc. No target."""
+    _run_true(bench, "s1b_run_back_to_back", "run true, back to back (no pause between invocations)",
+              bench.spec, benchmark, settle_s=0)
 
 
 def test_s2_run_true_docker_seccomp(bench, benchmark):
