@@ -173,10 +173,11 @@ class _Extractor:
     """Applies one layer's entries below ``dest`` (see module docstring for the rules)."""
 
     def __init__(self, dest: str, whiteouts: str) -> None:
-        if whiteouts not in ("overlay", "delete"):
-            raise ValueError(f"whiteouts must be 'overlay' or 'delete', not {whiteouts!r}")
+        if whiteouts not in ("overlay", "delete", "keep"):
+            raise ValueError(f"whiteouts must be 'overlay', 'delete' or 'keep', not {whiteouts!r}")
         self.dest = dest
         self.overlay = whiteouts == "overlay"
+        self.keep_whiteouts = whiteouts == "keep"  # plain files (a copy, not a layer: pyctr cp)
         self.root = os.open(dest, _DIR_FLAGS | os.O_NOFOLLOW)
         self.in_root = syscalls.available() and _openat2_works(self.root)
         self.cache: dict[str, int] = {}
@@ -257,7 +258,7 @@ class _Extractor:
                 self.dirs.append((".", _mtime_ns(m, "atime") if "atime" in m.pax_headers else _mtime_ns(m), _mtime_ns(m)))
             return
         parent, base = posixpath.split(rel)
-        if base.startswith(WH_PREFIX):
+        if base.startswith(WH_PREFIX) and not self.keep_whiteouts:
             self._whiteout(parent, base, m)
             return
         pfd = self.parent_fd(parent)
@@ -506,6 +507,7 @@ def apply_layer(stream: BinaryIO, dest: str, whiteouts: str) -> int:
 
     whiteouts="overlay": ``.wh.X`` -> char dev 0/0, ``.wh..wh..opq`` -> trusted.overlay.opaque=y
     whiteouts="delete": ``.wh.X`` deletes ``dest/X``, ``.wh..wh..opq`` empties the directory first
+    whiteouts="keep": no whiteouts, ``.wh.X`` is an ordinary name (a plain copy, e.g. ``pyctr cp``)
     Nothing is ever written outside ``dest``; a hostile entry raises DriverError.
     """
     ex = _Extractor(dest, whiteouts)

@@ -11,7 +11,7 @@ from .context import DEFAULT_ROOT, DEFAULT_STATE, Context
 from .errors import EngineError
 
 COMMANDS = ["pull", "images", "load", "rmi", "run", "create", "start", "stop", "kill", "ps", "attach", "exec",
-            "logs", "inspect", "stats", "top", "rm", "info", "version", "pause", "unpause", "update", "wait"]
+            "logs", "inspect", "stats", "top", "rm", "info", "version", "pause", "unpause", "update", "wait", "cp"]
 
 
 def _available() -> dict:

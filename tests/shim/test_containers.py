@@ -280,6 +280,14 @@ class Engine:
             raise AssertionError(f"pyctr {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
 
+    def run_bytes(self, *args: str, input: bytes | None = None, timeout: float = 60) -> bytes:
+        """Like calling the engine, with binary stdin/stdout (tar streams); fails on a non-zero exit."""
+        p = subprocess.run(self.argv(*args), capture_output=True, input=input, timeout=timeout,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+        if p.returncode != 0:
+            raise AssertionError(f"pyctr {' '.join(args)} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
+        return p.stdout
+
     def inspect(self, name: str) -> dict:
         return json.loads(self("inspect", name).stdout)[0]
 
