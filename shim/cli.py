@@ -11,7 +11,8 @@ from .context import DEFAULT_ROOT, DEFAULT_STATE, Context
 from .errors import EngineError
 
 COMMANDS = ["pull", "images", "load", "rmi", "run", "create", "start", "stop", "kill", "ps", "attach", "exec",
-            "logs", "inspect", "stats", "top", "rm", "info", "version", "pause", "unpause", "update", "wait", "cp"]
+            "logs", "inspect", "stats", "top", "rm", "info", "version", "pause", "unpause", "update", "wait", "cp",
+            "volume"]
 
 
 def _available() -> dict:

@@ -32,9 +32,15 @@ def container_json(ctx, c) -> dict:
     mounts = []
     for b in hc.get("Binds") or []:
         from ..containers.spec import parse_bind
-        m = parse_bind(b)
-        mounts.append({"Type": "bind", "Source": m["source"], "Destination": m["destination"], "Mode": "",
-                       "RW": "ro" not in m["options"], "Propagation": m["options"][1]})
+        from ..containers.volumes import VolumeStore, is_named
+        name = b.split(":", 1)[0]
+        m = parse_bind(b, VolumeStore(ctx).dir)
+        if is_named(name):
+            mounts.append({"Type": "volume", "Name": name, "Source": m["source"], "Destination": m["destination"],
+                           "Driver": "local", "Mode": "", "RW": "ro" not in m["options"], "Propagation": ""})
+        else:
+            mounts.append({"Type": "bind", "Source": m["source"], "Destination": m["destination"], "Mode": "",
+                           "RW": "ro" not in m["options"], "Propagation": m["options"][1]})
     for dest, opts in (hc.get("Tmpfs") or {}).items():
         mounts.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": opts, "RW": True,
                        "Propagation": ""})

@@ -11,7 +11,7 @@ import sys
 import time
 
 from ..errors import EngineError
-from . import attach, monitor, spec, stream
+from . import attach, monitor, spec, stream, volumes
 from .runtime import OCIRuntime
 from .store import CREATED, EXITED, RUNNING, Container, ContainerStore, now
 
@@ -73,7 +73,7 @@ def create(ctx, image_ref: str, *, name: str | None, cmd: list[str], entrypoint:
                           console_size=(attach.terminal_size(0) or attach.terminal_size(1)) if tty else None)
     for b in binds:  # docker creates a missing host directory of a bind mount
         src = spec.parse_bind(b)["source"]
-        if not os.path.exists(src):
+        if src.startswith("/") and not os.path.exists(src):
             os.makedirs(src, 0o755, exist_ok=True)
     image = get_image(ctx, image_ref, pull)
     envs = [e if "=" in e else f"{e}={os.environ[e]}" for e in env if "=" in e or e in os.environ]
@@ -95,12 +95,27 @@ def create(ctx, image_ref: str, *, name: str | None, cmd: list[str], entrypoint:
         c.config["ResolvConfPath"] = os.path.join(c.dir, "resolv.conf")
         c.save_config()
         driver.create(c.id, image.top_layer, writable=True)
+        volumes.prepare_binds(ctx, list(binds), lambda path, dest: _copy_up(ctx, c.id, path, dest))
     except BaseException:
         with contextlib.suppress(Exception):
             driver.remove(c.id)
         store.delete(c)
         raise
     return c
+
+
+def _copy_up(ctx, cid: str, path: str, dest: str) -> None:
+    """A new named volume gets what the image has at ``path`` (docker), read in the chrooted layer."""
+    from . import copy
+    driver = ctx.driver()
+    rootfs = driver.get(cid)
+    try:
+        copy.copy_out(("dir", rootfs), path.rstrip("/") + "/.", dest, follow=False, keep_owner=True)
+    except EngineError as e:
+        if "Could not find the file" not in str(e):
+            raise
+    finally:
+        driver.put(cid)
 
 
 # ---- start / attach ----------------------------------------------------------------------------------------

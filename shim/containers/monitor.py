@@ -32,6 +32,7 @@ from .. import networking
 from . import stream
 from .runtime import OCIRuntime, container_exit_code_for
 from .spec import HostInfo, runtime_spec
+from .volumes import VolumeStore
 from .store import CREATED, EXITED, RUNNING, Container, ContainerStore, now
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -307,7 +308,8 @@ class Monitor:
         hostname = cfg.get("Hostname") or c.id[:12]
         etc = networking.write_etc_files(c.dir, hc.get("NetworkMode", "none"), hostname)
         spec = runtime_spec(c.id, cfg, hc, rootfs, etc_files=etc, passwd=_read_in_root(rootfs, "etc/passwd"),
-                            group=_read_in_root(rootfs, "etc/group"), host=_host_info())
+                            group=_read_in_root(rootfs, "etc/group"), host=_host_info(),
+                            volumes_dir=VolumeStore(self.ctx).dir)
         os.makedirs(c.bundle, 0o700, exist_ok=True)
         tmp = os.path.join(c.bundle, "config.json.tmp")
         with open(tmp, "w") as f:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pyrunc.spec.capabilities import NAMES as CAPABILITY_NAMES
 
 from ..errors import EngineError
-from . import seccomp
+from . import seccomp, volumes
 from .users import resolve
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -120,14 +120,22 @@ def capabilities(cap_add: list[str], cap_drop: list[str]) -> list[str]:
     return caps
 
 
-def parse_bind(spec: str) -> dict:
-    """``-v /host:/ctr[:ro|rw|propagation,...]`` -> an OCI bind mount (named volumes are not supported)."""
+def parse_bind(spec: str, volumes_dir: str | None = None) -> dict:
+    """``-v /host:/ctr[:ro|rw|propagation,...]`` or ``-v NAME:/ctr[:...]`` -> an OCI bind mount; a named
+    volume's source is its directory under ``volumes_dir`` (the bare name without it)."""
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise EngineError(f"invalid volume specification: '{spec}'", 125)
     src, dst = parts[0], parts[1]
-    if not src.startswith("/"):
-        raise EngineError(f"named volumes are not supported: '{src}' (give an absolute host path)", 125)
+    if volumes.is_named(src):
+        if not volumes.NAME.fullmatch(src):
+            raise EngineError(f'"{src}" includes invalid characters for a local volume name, only '
+                              '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
+                              "use absolute path", 125)
+        if volumes_dir is not None:
+            src = volumes.mountpoint_in(volumes_dir, src)
+    elif not src.startswith("/"):
+        raise EngineError(f"invalid volume specification: '{spec}': the host path must be absolute", 125)
     if not dst.startswith("/"):
         raise EngineError(f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": "
                           "invalid mount path: '{dst}' mount path must be absolute", 125)
@@ -143,7 +151,8 @@ def parse_bind(spec: str) -> dict:
             continue
         else:
             raise EngineError(f"invalid mode: {opt}", 125)
-    return {"destination": posixpath.normpath(dst), "type": "bind", "source": posixpath.normpath(src),
+    return {"destination": posixpath.normpath(dst), "type": "bind",
+            "source": posixpath.normpath(src) if src.startswith("/") else src,
             "options": ["rbind", prop] + (["ro"] if ro else [])}
 
 
@@ -305,8 +314,8 @@ def host_devices(root: str = "/dev") -> list[dict]:
     return out
 
 
-def _user_mounts(hc: dict) -> list[dict]:
-    mounts = [parse_bind(b) for b in hc.get("Binds") or []]
+def _user_mounts(hc: dict, volumes_dir: str | None) -> list[dict]:
+    mounts = [parse_bind(b, volumes_dir) for b in hc.get("Binds") or []]
     mounts += [parse_tmpfs(f"{d}:{o}" if o else d) for d, o in (hc.get("Tmpfs") or {}).items()]
     # parents before children, as dockerd sorts them (stable for equal depth)
     return sorted(mounts, key=lambda m: len([p for p in m["destination"].split("/") if p]))
@@ -346,7 +355,8 @@ def _rlimits(hc: dict, host: HostInfo) -> list[dict]:
 
 
 def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: dict[str, str],
-                 passwd: str | None, group: str | None, host: HostInfo | None = None) -> dict:
+                 passwd: str | None, group: str | None, host: HostInfo | None = None,
+                 volumes_dir: str | None = None) -> dict:
     """The OCI config.json for container ``cid`` whose writable layer is mounted at ``rootfs``.
 
     ``etc_files`` maps "hostname"/"hosts"/"resolv.conf" to the host files bound over /etc/<name>;
@@ -381,9 +391,10 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
     rows, cols = (hc.get("ConsoleSize") or (0, 0))[:2]
     if proc["terminal"] and rows and cols:
         proc["consoleSize"] = {"height": rows, "width": cols}
-    user_mounts = _user_mounts(hc)
+    user_mounts = _user_mounts(hc, volumes_dir)
     taken = {m["destination"] for m in user_mounts}
     mounts = [m for m in default_mounts() if m["destination"] not in taken]
+    etc_binds = []
     if privileged:  # docker: /sys and the cgroup mount writable
         for m in mounts:
             if m["type"] in ("sysfs", "cgroup"):
@@ -391,9 +402,10 @@ def runtime_spec(cid: str, config: dict, hc: dict, rootfs: str, *, etc_files: di
     for name in ("resolv.conf", "hostname", "hosts"):
         dest = f"/etc/{name}"
         if name in etc_files and dest not in taken:
-            mounts.append({"destination": dest, "type": "bind", "source": etc_files[name],
-                           "options": ["rbind", "rprivate"] + (["ro"] if readonly else [])})
-    mounts += user_mounts
+            etc_binds.append({"destination": dest, "type": "bind", "source": etc_files[name],
+                              "options": ["rbind", "rprivate"] + (["ro"] if readonly else [])})
+    # parents before children, as dockerd sorts them: a volume on /etc does not hide /etc/hostname
+    mounts += sorted(etc_binds + user_mounts, key=lambda m: len([p for p in m["destination"].split("/") if p]))
     namespaces = [{"type": "mount"}] + ([{"type": "network"}] if network != "host" else []) + \
         [{"type": "uts"}, {"type": "pid"}, {"type": "ipc"}]
     linux: dict = {

@@ -184,9 +184,12 @@ class TestSpec:
         dests = [x["destination"] for x in s["mounts"]]
         assert dests.index("/data") < dests.index("/data/sub")
         assert s["root"]["readonly"] is True
-        for bad in ("relative:/x", "/x", "/x:rel", "/a:/b:bogus"):
+        for bad in ("rel/ative:/x", "/x", "/x:rel", "/a:/b:bogus", "./rel:/x"):
             with pytest.raises(EngineError):
                 spec.parse_bind(bad)
+        # a name is a named volume: its directory under the engine's volumes dir
+        assert spec.parse_bind("vol1:/v:ro", "/e/volumes") == {
+            "destination": "/v", "type": "bind", "source": "/e/volumes/vol1/_data", "options": ["rbind", "rprivate", "ro"]}
 
     def test_network_modes(self):
         none = _spec(hc={"network": "none"})
