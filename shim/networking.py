@@ -1,7 +1,7 @@
 """Container networking: ``--network none`` (default: a private network namespace with only ``lo``, brought up
-by the runtime) and ``--network host`` (no network namespace: the container shares pyctr's).
+by the runtime), ``--network bridge`` (that plus an ``eth0`` on the ``pyctr0`` bridge: shim/bridge.py) and
+``--network host`` (no network namespace: the container shares pyctr's).
 
-docker's default ``bridge`` network (veth pairs, NAT, port publishing) is not implemented.
 Each container gets its own /etc/hostname, /etc/hosts and /etc/resolv.conf, bound over the image's files
 like dockerd does.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
-MODES = ("none", "host")
+MODES = ("none", "host", "bridge")
 
 HOSTS_LOCAL = ("127.0.0.1\tlocalhost\n"
                "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -46,23 +46,24 @@ def resolv_conf(mode: str, host_text: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def hosts(mode: str, hostname: str, host_text: str) -> str:
+def hosts(mode: str, hostname: str, host_text: str, ip: str | None = None) -> str:
     if mode == "host":
         return host_text
-    return HOSTS_LOCAL
+    return HOSTS_LOCAL + (f"{ip}\t{hostname}\n" if ip else "")
 
 
-def write_etc_files(cdir: str, mode: str, hostname: str) -> dict[str, str]:
-    """Write hostname, hosts and resolv.conf into the container's directory; returns name -> path."""
+def write_etc_files(cdir: str, mode: str, hostname: str, ip: str | None = None) -> dict[str, str]:
+    """Write hostname, hosts and resolv.conf into the container's directory; returns name -> path.
+    ``ip``: the container's bridge address (its hosts file is rewritten at each start: the address may change)."""
     files = {
         "hostname": hostname + "\n",
-        "hosts": hosts(mode, hostname, _read("/etc/hosts")),
+        "hosts": hosts(mode, hostname, _read("/etc/hosts"), ip),
         "resolv.conf": resolv_conf(mode, _read("/etc/resolv.conf")),
     }
     out = {}
     for name, text in files.items():
         path = os.path.join(cdir, name)
-        if not os.path.exists(path):  # keep the container's own edits across restarts, like docker
+        if not os.path.exists(path) or (ip and name == "hosts"):  # else keep the container's own edits
             with open(path + ".tmp", "w") as f:
                 f.write(text)
             os.chmod(path + ".tmp", 0o644)

@@ -28,7 +28,7 @@ def add_create_arguments(p) -> None:
     a("--pids-limit", type=int, help="maximum number of processes")
     a("-v", "--volume", action="append", default=[], help="bind mount /host/path:/container/path[:ro]")
     a("--tmpfs", action="append", default=[], help="mount a tmpfs: /path[:options]")
-    a("--network", "--net", default="none", help="none (default: only loopback) or host")
+    a("--network", "--net", default="none", help="none (default: only loopback), bridge (eth0 on pyctr0) or host")
     a("--hostname", help="container host name (default: the short ID)")
     a("--entrypoint", help="overwrite the image's ENTRYPOINT")
     a("--ulimit", action="append", default=[], help="ulimit, e.g. nofile=1024:2048")

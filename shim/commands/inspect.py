@@ -67,10 +67,17 @@ def container_json(ctx, c) -> dict:
         "GraphDriver": {"Name": cfg.get("Driver"), "Data": graph},
         "Mounts": mounts,
         "Config": cfg.get("Config"),
-        "NetworkSettings": {"Networks": {hc.get("NetworkMode", "none"): {}}},
+        "NetworkSettings": _network_settings(hc.get("NetworkMode", "none"), st.get("Network") if running else None),
         "Runtime": cfg.get("Runtime"),
         "BundlePath": c.bundle,
     }
+
+
+def _network_settings(mode: str, net: dict | None) -> dict:
+    """docker's NetworkSettings: the bridge address of a running container at the top and per network."""
+    keys = ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress")
+    vals = {k: (net or {}).get(k, 0 if k == "IPPrefixLen" else "") for k in keys}
+    return {**vals, "Networks": {mode: dict(vals) if mode == "bridge" else {}}}
 
 
 def image_json(img) -> dict:

@@ -28,7 +28,7 @@ import termios
 import time
 import traceback
 
-from .. import networking
+from .. import bridge, networking
 from . import stream
 from .runtime import OCIRuntime, container_exit_code_for
 from .spec import HostInfo, runtime_spec
@@ -206,6 +206,8 @@ class Monitor:
         self.init_pid = 0
         self.exit_code: int | None = None
         self.mounted = False
+        self.bridge_ip: str | None = None   # --network bridge: this start's address, and what attach made
+        self.network: dict | None = None
         self.log: JsonFileLog | None = None
 
     # -- plumbing --
@@ -306,7 +308,9 @@ class Monitor:
         self.mounted = True
         cfg, hc = c.config["Config"], c.config["HostConfig"]
         hostname = cfg.get("Hostname") or c.id[:12]
-        etc = networking.write_etc_files(c.dir, hc.get("NetworkMode", "none"), hostname)
+        if hc.get("NetworkMode") == "bridge":
+            self.bridge_ip = bridge.IPAM(self.ctx.root).allocate(c.id)
+        etc = networking.write_etc_files(c.dir, hc.get("NetworkMode", "none"), hostname, self.bridge_ip)
         spec = runtime_spec(c.id, cfg, hc, rootfs, etc_files=etc, passwd=_read_in_root(rootfs, "etc/passwd"),
                             group=_read_in_root(rootfs, "etc/group"), host=_host_info(),
                             volumes_dir=VolumeStore(self.ctx).dir)
@@ -373,6 +377,13 @@ class Monitor:
         with open(pid_file) as f:
             self.init_pid = int(f.read().strip())
         self._drain_noise()
+        if self.bridge_ip:
+            try:  # the namespace exists and nothing runs in it yet: the runtime's create -> start window
+                self.network = bridge.attach(c.id, self.init_pid, self.bridge_ip)
+            except Exception as e:
+                self.rt.delete(c.id, force=True)
+                raise StartError(str(e), getattr(e, "code", 125)) from e
+            c.update(Network=self.network)
         try:
             self.rt.start(c.id)
         except Exception as e:
@@ -565,6 +576,14 @@ class Monitor:
         c = self.c
         with contextlib.suppress(Exception):
             self.rt.delete(c.id, force=True)
+        if self.bridge_ip:
+            with contextlib.suppress(Exception):
+                bridge.detach(self.network)
+            with contextlib.suppress(Exception):
+                bridge.IPAM(self.ctx.root).release(c.id)
+            with contextlib.suppress(Exception):
+                c.update(Network=None)
+            self.bridge_ip = self.network = None
         if self.mounted:
             with contextlib.suppress(Exception):
                 self.ctx.driver().put(c.id)

@@ -39,7 +39,7 @@ DEFAULT_DEVICE_RULES = [{"allow": False, "access": "rwm"}] + [
 
 RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
            "rtprio", "rttime", "sigpending", "stack", "as"}
-NETWORK_MODES = ("none", "host")
+NETWORK_MODES = ("none", "host", "bridge")
 DEFAULT_NOFILE = 1048576   # dockerd/containerd's own limit, inherited by docker's containers
 
 
@@ -232,8 +232,8 @@ def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(),
                 ulimits=(), console_size=None, security_opt=(), privileged=False) -> dict:
     """docker's ``HostConfig`` (validated here so that ``create`` fails early, like dockerd)."""
     if network not in NETWORK_MODES:
-        raise EngineError(f"network mode {network!r} is not supported: use --network none (default) or host "
-                          "(bridge networking is not implemented)", 125)
+        raise EngineError(f"network mode {network!r} is not supported: use --network none (default), bridge "
+                          "or host (no user-defined networks)", 125)
     for b in binds:
         parse_bind(b)
     for t in tmpfs:

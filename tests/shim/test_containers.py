@@ -198,8 +198,10 @@ class TestSpec:
         assert {"type": "network"} not in host["linux"]["namespaces"]
         assert "sysctl" not in host["linux"]     # net sysctls would change the host's network namespace
         assert {"type": "uts"} in host["linux"]["namespaces"]
-        with pytest.raises(EngineError, match="bridge networking is not implemented"):
-            spec.host_config(network="bridge")
+        bridge = _spec(hc={"network": "bridge"})     # a namespace of its own; eth0 is added by the monitor
+        assert {"type": "network"} in bridge["linux"]["namespaces"] and "sysctl" in bridge["linux"]
+        with pytest.raises(EngineError, match="no user-defined networks"):
+            spec.host_config(network="mynet")
 
     def test_terminal_console_size(self):
         s = _spec({"tty": True}, {"console_size": (30, 100)})

@@ -1,0 +1,71 @@
+"""--network bridge, with pyrunc and with runc. Every engine command runs inside a network namespace made for the
+test (``ip netns add``; ``nsenter --net``), so the bridge, the veth pairs and all traffic stay in it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from test_containers import ctr, engine  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def netns():
+    name = f"pyctr-t-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _in(engine, netns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", *engine.argv(*args)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise AssertionError(f"pyctr {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def _links(netns: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", netns, "ip", "-o", "link"], capture_output=True, text=True).stdout
+
+
+def test_containers_on_the_bridge_reach_each_other_and_the_gateway(engine, ctr, netns):
+    a, b = ctr("ba"), ctr("bb")
+    _in(engine, netns, "run", "-d", "--name", a, "--network", "bridge", "busybox", "sleep", "1000")
+    _in(engine, netns, "run", "-d", "--name", b, "--network", "bridge", "busybox", "sleep", "1000")
+    ia, ib = engine.inspect(a)["NetworkSettings"], engine.inspect(b)["NetworkSettings"]
+    assert ia["IPAddress"].startswith("172.29.") and ia["IPAddress"] != ib["IPAddress"]
+    assert ia["Gateway"] == "172.29.0.1" and ia["Networks"]["bridge"]["IPAddress"] == ia["IPAddress"]
+    out = _in(engine, netns, "exec", a, "sh", "-c",
+              f"ip -o -4 addr show eth0; ping -c1 -W2 {ib['IPAddress']} >/dev/null && echo peer-ok; "
+              "ping -c1 -W2 172.29.0.1 >/dev/null && echo gateway-ok; grep $(hostname) /etc/hosts").stdout
+    assert f"inet {ia['IPAddress']}/16" in out and "peer-ok" in out and "gateway-ok" in out, out
+    assert ia["IPAddress"] in out.splitlines()[-1]
+    assert "pyctr0" in _links(netns) and f"veth{engine.inspect(a)['Id'][:11]}" in _links(netns)
+    # nothing of it exists outside the test's namespace
+    assert "pyctr0" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    # stop: the pair goes with the container's namespace and the address is free again
+    veth_a = f"veth{engine.inspect(a)['Id'][:11]}"
+    _in(engine, netns, "rm", "-f", a)
+    assert veth_a not in _links(netns)
+    assert "veth" + engine.inspect(b)["Id"][:11] in _links(netns)
+    ipam = json.load(open(os.path.join(engine.root, "network", "bridge.json")))
+    assert ia["IPAddress"] not in ipam and ib["IPAddress"] in ipam
+
+
+def test_bridge_address_is_released_when_the_container_exits(engine, ctr, netns):
+    name = ctr("bx")
+    p = _in(engine, netns, "run", "--name", name, "--network", "bridge", "busybox", "sh", "-c",
+            "ip -o -4 addr show eth0 | wc -l")
+    assert p.stdout.strip() == "1", p.stdout + p.stderr
+    cid = engine.inspect(name)["Id"]
+    assert f"veth{cid[:11]}" not in _links(netns)
+    ipam = json.load(open(os.path.join(engine.root, "network", "bridge.json")))
+    assert cid not in ipam.values()
+    assert engine.inspect(name)["NetworkSettings"]["IPAddress"] == ""
