@@ -49,6 +49,7 @@ def copy_out(root, src: str, dest: str, follow: bool, keep_owner: bool) -> None:
 
 def _copy_out(root, src: str, dest: str, follow: bool, keep_owner: bool) -> None:
     r, w = os.pipe2(os.O_CLOEXEC)
+
     def child() -> None:
         try:
             _pack(src, follow, keep_owner, w, top=dest == "-")
@@ -88,25 +89,26 @@ def copy_in(root, src: str, dest: str, follow: bool, keep_owner: bool) -> None:
     pid = _fork_in(root, child, keep=(r, err_w))
     os.close(r)
     os.close(err_w)
+    missing = False
     try:
         if src == "-":
             with os.fdopen(w, "wb") as out:
                 out.write(b"d .\n")
                 _pump(sys.stdin.buffer, out)
         else:
-            _pack(src, follow, keep_owner, w, top=False)
+            _pack(src, follow, keep_owner, w, top=False)  # closes w, except when it raises _Missing
     except _Missing:
-        os.close(w)
-        _reap(pid, raise_on_error=False)
-        os.close(err_r)
-        raise EngineError(f"no such file or directory: {src}") from None
+        missing = True
+        os.close(w)  # the helper sees EOF and gives up
     except BrokenPipeError:
         pass  # the helper failed: its message follows
-    finally:
-        with os.fdopen(err_r, "rb") as f:
-            msg = f.read().decode(errors="replace")
-        if _reap(pid, raise_on_error=False) != 0:
-            raise EngineError(msg or "copy into the container failed")
+    with os.fdopen(err_r, "rb") as f:
+        msg = f.read().decode(errors="replace")
+    code = _reap(pid, raise_on_error=False)
+    if missing:
+        raise EngineError(f"no such file or directory: {src}")
+    if code:
+        raise EngineError(msg or "copy into the container failed")
 
 
 # ---- helpers: both run on either side ------------------------------------------------------------------------
