@@ -2,8 +2,8 @@
 pair per container, its inner end renamed ``eth0`` in the container's namespace with an address from a small
 IPAM file and a default route through the bridge.
 
-Containers reach each other and the namespace pyctr runs in; there is no outbound NAT and no port
-publishing (``-p``). The veth pair is set up by the monitor between the runtime's ``create`` and ``start``
+Containers reach each other and the namespace pyctr runs in (and published ports: shim/ports.py); there is no
+outbound NAT. The veth pair is set up by the monitor between the runtime's ``create`` and ``start``
 (the namespace exists, the process has not started) with iproute2, the way CNI's bridge plugin drives the
 kernel; it disappears with the container's network namespace. The address is released when the monitor
 finishes.

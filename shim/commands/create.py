@@ -28,6 +28,8 @@ def add_create_arguments(p) -> None:
     a("--pids-limit", type=int, help="maximum number of processes")
     a("-v", "--volume", action="append", default=[], help="bind mount /host/path:/container/path[:ro]")
     a("--tmpfs", action="append", default=[], help="mount a tmpfs: /path[:options]")
+    a("-p", "--publish", action="append", default=[],
+      help="publish a container's TCP port on the bridge network: [HOST_IP:]HOST_PORT:CONTAINER_PORT")
     a("--network", "--net", default="none", help="none (default: only loopback), bridge (eth0 on pyctr0) or host")
     a("--hostname", help="container host name (default: the short ID)")
     a("--entrypoint", help="overwrite the image's ENTRYPOINT")
@@ -60,7 +62,7 @@ def create_from_args(ctx, args):
             cap_add=args.cap_add, cap_drop=args.cap_drop, memory=args.memory, memory_swap=args.memory_swap,
             cpus=args.cpus, cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, network=args.network,
             auto_remove=args.rm, ulimits=args.ulimit, pull=args.pull, security_opt=args.security_opt,
-            privileged=args.privileged)
+            privileged=args.privileged, publish=args.publish)
     except EngineError as e:
         if e.code == 1:
             e.code = 125  # docker: errors before the container runs exit 125

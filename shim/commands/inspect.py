@@ -67,17 +67,21 @@ def container_json(ctx, c) -> dict:
         "GraphDriver": {"Name": cfg.get("Driver"), "Data": graph},
         "Mounts": mounts,
         "Config": cfg.get("Config"),
-        "NetworkSettings": _network_settings(hc.get("NetworkMode", "none"), st.get("Network") if running else None),
+        "NetworkSettings": _network_settings(hc.get("NetworkMode", "none"), st.get("Network") if running else None,
+                                             hc.get("PortBindings") if running else None),
         "Runtime": cfg.get("Runtime"),
         "BundlePath": c.bundle,
     }
 
 
-def _network_settings(mode: str, net: dict | None) -> dict:
-    """docker's NetworkSettings: the bridge address of a running container at the top and per network."""
+def _network_settings(mode: str, net: dict | None, bindings: dict | None) -> dict:
+    """docker's NetworkSettings: the bridge address of a running container at the top and per network, and
+    its published ports."""
     keys = ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress")
     vals = {k: (net or {}).get(k, 0 if k == "IPPrefixLen" else "") for k in keys}
-    return {**vals, "Networks": {mode: dict(vals) if mode == "bridge" else {}}}
+    ports = {p: [{"HostIp": b["HostIp"] or "0.0.0.0", "HostPort": b["HostPort"]} for b in bs]
+             for p, bs in (bindings or {}).items()}
+    return {**vals, "Ports": ports, "Networks": {mode: dict(vals) if mode == "bridge" else {}}}
 
 
 def image_json(img) -> dict:

@@ -62,14 +62,14 @@ def create(ctx, image_ref: str, *, name: str | None, cmd: list[str], entrypoint:
            interactive: bool = False, hostname: str | None = None, labels: dict | None = None,
            binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(), memory=None, memory_swap=None, cpus=None,
            cpu_shares=None, pids_limit=None, network="none", auto_remove=False, ulimits=(), pull="missing",
-           security_opt=(), privileged=False) -> Container:
+           security_opt=(), privileged=False, publish=()) -> Container:
     """``docker create``: the container's metadata and writable layer; nothing runs yet."""
     from .. import networking
     runtime_path = ctx.runtime_path
     hc = spec.host_config(binds=binds, tmpfs=tmpfs, read_only=read_only, cap_add=cap_add, cap_drop=cap_drop,
                           memory=memory, memory_swap=memory_swap, cpus=cpus, cpu_shares=cpu_shares,
                           pids_limit=pids_limit, network=network, auto_remove=auto_remove, runtime=ctx.runtime,
-                          ulimits=ulimits, security_opt=security_opt, privileged=privileged,
+                          ulimits=ulimits, security_opt=security_opt, privileged=privileged, publish=publish,
                           console_size=(attach.terminal_size(0) or attach.terminal_size(1)) if tty else None)
     for b in binds:  # docker creates a missing host directory of a bind mount
         src = spec.parse_bind(b)["source"]

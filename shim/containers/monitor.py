@@ -28,7 +28,7 @@ import termios
 import time
 import traceback
 
-from .. import bridge, networking
+from .. import bridge, networking, ports
 from . import stream
 from .runtime import OCIRuntime, container_exit_code_for
 from .spec import HostInfo, runtime_spec
@@ -208,6 +208,7 @@ class Monitor:
         self.mounted = False
         self.bridge_ip: str | None = None   # --network bridge: this start's address, and what attach made
         self.network: dict | None = None
+        self.proxy = None                   # -p: the published ports' listeners (shim/ports.py)
         self.log: JsonFileLog | None = None
 
     # -- plumbing --
@@ -384,6 +385,12 @@ class Monitor:
                 self.rt.delete(c.id, force=True)
                 raise StartError(str(e), getattr(e, "code", 125)) from e
             c.update(Network=self.network)
+            if c.config["HostConfig"].get("PortBindings"):
+                try:
+                    self.proxy = ports.Proxy(c.config["HostConfig"]["PortBindings"], self.bridge_ip)
+                except Exception as e:
+                    self.rt.delete(c.id, force=True)
+                    raise StartError(str(e), getattr(e, "code", 125)) from e
         try:
             self.rt.start(c.id)
         except Exception as e:
@@ -576,6 +583,9 @@ class Monitor:
         c = self.c
         with contextlib.suppress(Exception):
             self.rt.delete(c.id, force=True)
+        if self.proxy is not None:
+            self.proxy.close()
+            self.proxy = None
         if self.bridge_ip:
             with contextlib.suppress(Exception):
                 bridge.detach(self.network)

@@ -229,11 +229,15 @@ def container_config(image_config: dict, *, image: str, cmd: list[str] | None = 
 
 def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(), memory=None, memory_swap=None,
                 cpus=None, cpu_shares=None, pids_limit=None, network="none", auto_remove=False, runtime="pyrunc",
-                ulimits=(), console_size=None, security_opt=(), privileged=False) -> dict:
+                ulimits=(), console_size=None, security_opt=(), privileged=False, publish=()) -> dict:
     """docker's ``HostConfig`` (validated here so that ``create`` fails early, like dockerd)."""
     if network not in NETWORK_MODES:
         raise EngineError(f"network mode {network!r} is not supported: use --network none (default), bridge "
                           "or host (no user-defined networks)", 125)
+    from .. import ports
+    port_bindings = ports.parse(list(publish))
+    if port_bindings and network != "bridge":
+        raise EngineError("publishing ports (-p) needs --network bridge", 125)
     for b in binds:
         parse_bind(b)
     for t in tmpfs:
@@ -261,6 +265,7 @@ def host_config(*, binds=(), tmpfs=(), read_only=False, cap_add=(), cap_drop=(),
         "PidsLimit": pids_limit, "NetworkMode": network, "AutoRemove": bool(auto_remove), "Runtime": runtime,
         "Ulimits": [parse_ulimit(u) for u in ulimits] or None, "ConsoleSize": list(console_size or (0, 0)),
         "SecurityOpt": seccomp.security_opts(list(security_opt)) or None, "Privileged": bool(privileged),
+        "PortBindings": port_bindings,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -69,3 +70,25 @@ def test_bridge_address_is_released_when_the_container_exits(engine, ctr, netns)
     ipam = json.load(open(os.path.join(engine.root, "network", "bridge.json")))
     assert cid not in ipam.values()
     assert engine.inspect(name)["NetworkSettings"]["IPAddress"] == ""
+
+
+def test_published_port_reaches_the_container(engine, ctr, netns):
+    name = ctr("bp")
+    _in(engine, netns, "run", "-d", "--name", name, "--network", "bridge", "-p", "18080:80", "busybox", "sh", "-c",
+        "mkdir /www && echo hello-from-the-container > /www/index.html && exec httpd -f -p 80 -h /www")
+    assert engine.inspect(name)["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]}
+    out = ""
+    for _ in range(50):  # httpd is up a moment after start returns
+        p = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", "/bin/busybox", "wget", "-qO-",
+                            "http://127.0.0.1:18080/"], capture_output=True, text=True, timeout=30)
+        out = p.stdout
+        if out:
+            break
+        time.sleep(0.1)
+    assert out == "hello-from-the-container\n"
+    other = ctr("bq")
+    p = _in(engine, netns, "run", "-d", "--name", other, "--network", "bridge", "-p", "18080:80", "busybox",
+            "sleep", "100", check=False)
+    assert p.returncode == 125 and "port is already allocated" in p.stderr, p.stderr
+    p = _in(engine, netns, "run", "--rm", "-p", "18081:80", "busybox", "true", check=False)
+    assert p.returncode == 125 and "needs --network bridge" in p.stderr
