@@ -21,6 +21,13 @@ def _command(c, trunc: bool) -> str:
     return f'"{cmd}"'
 
 
+def _ports(c) -> str:
+    """docker's PORTS column: ``0.0.0.0:8080->80/tcp, ...``."""
+    bindings = c.config.get("HostConfig", {}).get("PortBindings") or {}
+    return ", ".join(f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}" for port, bs in sorted(bindings.items())
+                     for b in bs)
+
+
 def run(ctx, args) -> int:
     containers = ContainerStore(ctx).list()
     if not args.all:
@@ -36,6 +43,6 @@ def run(ctx, args) -> int:
         created = parse_time(c.config.get("Created")) or clock
         rows.append([c.id if args.no_trunc else c.id[:12], c.config.get("ImageRef", ""),
                      _command(c, not args.no_trunc), f"{human_duration(clock - created)} ago",
-                     status_text(c, clock), "", c.name])
+                     status_text(c, clock), _ports(c) if c.running() else "", c.name])
     print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
     return 0

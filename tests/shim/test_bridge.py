@@ -77,6 +77,7 @@ def test_published_port_reaches_the_container(engine, ctr, netns):
     _in(engine, netns, "run", "-d", "--name", name, "--network", "bridge", "-p", "18080:80", "busybox", "sh", "-c",
         "mkdir /www && echo hello-from-the-container > /www/index.html && exec httpd -f -p 80 -h /www")
     assert engine.inspect(name)["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]}
+    assert "0.0.0.0:18080->80/tcp" in engine("ps").stdout
     out = ""
     for _ in range(50):  # httpd is up a moment after start returns
         p = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", "/bin/busybox", "wget", "-qO-",
