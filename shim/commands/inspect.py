@@ -30,9 +30,9 @@ def container_json(ctx, c) -> dict:
     except Exception:  # noqa: BLE001 - a missing layer must not break inspect
         pass
     mounts = []
+    from ..containers.spec import parse_bind
+    from ..containers.volumes import VolumeStore, is_named
     for b in hc.get("Binds") or []:
-        from ..containers.spec import parse_bind
-        from ..containers.volumes import VolumeStore, is_named
         name = b.split(":", 1)[0]
         m = parse_bind(b, VolumeStore(ctx).dir)
         if is_named(name):
@@ -41,6 +41,9 @@ def container_json(ctx, c) -> dict:
         else:
             mounts.append({"Type": "bind", "Source": m["source"], "Destination": m["destination"], "Mode": "",
                            "RW": "ro" not in m["options"], "Propagation": m["options"][1]})
+    for dest, name in (cfg.get("AnonymousVolumes") or {}).items():
+        mounts.append({"Type": "volume", "Name": name, "Source": VolumeStore(ctx).mountpoint(name),
+                       "Destination": dest, "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
     for dest, opts in (hc.get("Tmpfs") or {}).items():
         mounts.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": opts, "RW": True,
                        "Propagation": ""})

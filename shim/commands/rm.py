@@ -1,4 +1,5 @@
-"""``pyctr rm [-f] CONTAINER...``: remove containers (their writable layer, metadata, logs)."""
+"""``pyctr rm [-f] [-v] CONTAINER...``: remove containers (their writable layer, metadata, logs; with -v their
+anonymous volumes)."""
 from ..containers import lifecycle
 from . import for_each_container
 
@@ -7,8 +8,11 @@ HELP = "Remove one or more containers"
 
 def add_arguments(p) -> None:
     p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove the anonymous volumes of the container")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run(ctx, args) -> int:
-    return for_each_container(ctx, args.containers, lambda c: lifecycle.remove(ctx, c, force=args.force))
+    def remove(c) -> None:
+        lifecycle.remove(ctx, c, force=args.force, anonymous_volumes=args.volumes)
+    return for_each_container(ctx, args.containers, remove)

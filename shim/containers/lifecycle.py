@@ -95,7 +95,14 @@ def create(ctx, image_ref: str, *, name: str | None, cmd: list[str], entrypoint:
         c.config["ResolvConfPath"] = os.path.join(c.dir, "resolv.conf")
         c.save_config()
         driver.create(c.id, image.top_layer, writable=True)
-        volumes.prepare_binds(ctx, list(binds), lambda path, dest: _copy_up(ctx, c.id, path, dest))
+        def copy_up(path: str, dest: str) -> None:
+            _copy_up(ctx, c.id, path, dest)
+        volumes.prepare_binds(ctx, list(binds), copy_up)
+        taken = {m["destination"] for m in spec._user_mounts(hc, None)}
+        anon = volumes.anonymous_for(ctx, cfg.get("Volumes"), taken, copy_up)
+        if anon:
+            c.config["AnonymousVolumes"] = anon
+            c.save_config()
     except BaseException:
         with contextlib.suppress(Exception):
             driver.remove(c.id)
@@ -278,8 +285,16 @@ def kill(c: Container, sig: int) -> None:
         _thaw_after_kill(c)
 
 
-def remove(ctx, c: Container, force: bool = False) -> None:
-    """``docker rm``: refuses a running container unless ``force`` (SIGKILL first); removes its layer and files."""
+def remove_anonymous_volumes(ctx, c: Container) -> None:
+    store = volumes.VolumeStore(ctx)
+    for name in (c.config.get("AnonymousVolumes") or {}).values():
+        with contextlib.suppress(EngineError, OSError):
+            store.remove(name)
+
+
+def remove(ctx, c: Container, force: bool = False, anonymous_volumes: bool = False) -> None:
+    """``docker rm``: refuses a running container unless ``force`` (SIGKILL first); removes its layer and files,
+    and with ``anonymous_volumes`` (``-v``) the volumes made for its image's ``VOLUME`` paths."""
     c.refresh()
     if c.monitor_alive():
         if c.status == RUNNING and not force:
@@ -296,6 +311,8 @@ def remove(ctx, c: Container, force: bool = False) -> None:
     runtime_of(c).delete(c.id, force=True)
     ctx.driver().remove(c.id)
     ContainerStore(ctx).delete(c)
+    if anonymous_volumes:
+        remove_anonymous_volumes(ctx, c)
 
 
 def status_text(c: Container, clock: float | None = None) -> str:

@@ -312,6 +312,9 @@ class Monitor:
         if hc.get("NetworkMode") == "bridge":
             self.bridge_ip = bridge.IPAM(self.ctx.root).allocate(c.id)
         etc = networking.write_etc_files(c.dir, hc.get("NetworkMode", "none"), hostname, self.bridge_ip)
+        anon = c.config.get("AnonymousVolumes") or {}
+        if anon:  # mounted like -v NAME:/path
+            hc = {**hc, "Binds": list(hc.get("Binds") or []) + [f"{n}:{d}" for d, n in anon.items()]}
         spec = runtime_spec(c.id, cfg, hc, rootfs, etc_files=etc, passwd=_read_in_root(rootfs, "etc/passwd"),
                             group=_read_in_root(rootfs, "etc/group"), host=_host_info(),
                             volumes_dir=VolumeStore(self.ctx).dir)
@@ -607,6 +610,9 @@ class Monitor:
                 self.ctx.driver().remove(c.id)
             with contextlib.suppress(Exception):
                 ContainerStore(self.ctx).delete(c)
+            with contextlib.suppress(Exception):  # docker run --rm removes them too
+                from .lifecycle import remove_anonymous_volumes
+                remove_anonymous_volumes(self.ctx, c)
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(c.attach_socket)

@@ -221,6 +221,7 @@ def container_config(image_config: dict, *, image: str, cmd: list[str] | None = 
         "AttachStdin": bool(stdin_open),
         "Image": image,
         "Labels": {**(ic.get("Labels") or {}), **(labels or {})},
+        "Volumes": dict(ic.get("Volumes") or {}) or None,
     }
     if ic.get("StopSignal"):
         out["StopSignal"] = ic["StopSignal"]

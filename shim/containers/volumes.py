@@ -1,4 +1,7 @@
-"""Named volumes (docker's ``local`` driver): ``<root>/volumes/<name>/_data`` plus ``meta.json``.
+"""Named and anonymous volumes (docker's ``local`` driver): ``<root>/volumes/<name>/_data`` plus ``meta.json``.
+
+An image's ``VOLUME`` paths that no ``-v``/``--tmpfs`` covers get an anonymous volume each (a random
+64-hex name), filled from the image; ``rm -v`` and ``run --rm`` remove them, like docker.
 
 ``-v NAME:/path`` creates the volume when it does not exist yet and, while it is still empty, fills
 it with what the image has at ``/path`` (docker's copy-up; ``nocopy`` skips it). The copy goes
@@ -79,10 +82,9 @@ class VolumeStore:
         from .store import ContainerStore
         out = []
         for c in ContainerStore(self.ctx).list():
-            for b in c.config.get("HostConfig", {}).get("Binds") or []:
-                if b.split(":", 1)[0] == name:
-                    out.append(c.id)
-                    break
+            names = [b.split(":", 1)[0] for b in c.config.get("HostConfig", {}).get("Binds") or []]
+            if name in names or name in (c.config.get("AnonymousVolumes") or {}).values():
+                out.append(c.id)
         return out
 
     def remove(self, name: str, force: bool = False) -> None:
@@ -91,6 +93,23 @@ class VolumeStore:
         if used:
             raise EngineError(f"remove {name}: volume is in use - [{', '.join(used)}]")
         shutil.rmtree(self._path(name))
+
+
+def anonymous_for(ctx, image_volumes: dict | None, taken: set[str], copy_up) -> dict[str, str]:
+    """docker: every image ``VOLUME`` not covered by a user mount gets a new anonymous volume (64 hex
+    characters), filled from the image; returns {destination: volume name}."""
+    import uuid
+    store = VolumeStore(ctx)
+    out = {}
+    for dest in sorted(image_volumes or {}):
+        dest = os.path.normpath(dest)
+        if dest in taken:
+            continue
+        name = uuid.uuid4().hex + uuid.uuid4().hex
+        store.create(name, {"com.docker.volume.anonymous": ""})
+        out[dest] = name
+        copy_up(dest, store.mountpoint(name))
+    return out
 
 
 def prepare_binds(ctx, binds: list[str], copy_up) -> None:

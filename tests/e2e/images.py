@@ -22,6 +22,7 @@ from support import layer_tar_bytes  # noqa: E402
 
 BUSYBOX_REF = "localhost/busybox:latest"
 WHITEOUT_REF = "localhost/whiteout:latest"
+WITHVOL_REF = "localhost/withvol:latest"   # busybox + /data/seed, with VOLUME /data in its config
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # shell command run in the whiteout image, and what it must print
 WHITEOUT_CHECK = "ls -A /wh | tr '\\n' ' '; echo '|'; ls -A /opq | tr '\\n' ' '; echo"
@@ -70,16 +71,21 @@ def _busybox_layout(workdir: str) -> str:
 def build_images(workdir: str) -> dict:
     """Build both images under ``workdir`` (created if needed); returns the paths of every form.
 
-    Keys: oci_layout (tags ``busybox``, ``whiteout``), oci_archive, docker_archive (busybox),
-    whiteout_oci_archive, whiteout_docker_archive; plus the image names busybox_ref, whiteout_ref.
+    Keys: oci_layout (tags ``busybox``, ``whiteout``, ``withvol``), oci_archive, docker_archive (busybox),
+    whiteout_oci_archive, whiteout_docker_archive, withvol_oci_archive, withvol_docker_archive; plus the image
+    names busybox_ref, whiteout_ref, withvol_ref.
     """
     os.makedirs(workdir, exist_ok=True)
     layout = _busybox_layout(workdir)
     lower, upper = _whiteout_layers(workdir)
     _run("umoci", "raw", "add-layer", "--image", f"{layout}:busybox", "--tag", "whiteout", lower)
     _run("umoci", "raw", "add-layer", "--image", f"{layout}:whiteout", upper)
-    out = {"oci_layout": layout, "busybox_ref": BUSYBOX_REF, "whiteout_ref": WHITEOUT_REF}
-    for key, tag, ref in (("", "busybox", BUSYBOX_REF), ("whiteout_", "whiteout", WHITEOUT_REF)):
+    seed = _tar(os.path.join(workdir, "withvol-seed.tar"), [("data", None), ("data/seed", b"from the image\n")])
+    _run("umoci", "raw", "add-layer", "--image", f"{layout}:busybox", "--tag", "withvol", seed)
+    _run("umoci", "config", "--image", f"{layout}:withvol", "--config.volume", "/data")
+    out = {"oci_layout": layout, "busybox_ref": BUSYBOX_REF, "whiteout_ref": WHITEOUT_REF, "withvol_ref": WITHVOL_REF}
+    for key, tag, ref in (("", "busybox", BUSYBOX_REF), ("whiteout_", "whiteout", WHITEOUT_REF),
+                          ("withvol_", "withvol", WITHVOL_REF)):
         for kind in ("oci", "docker"):
             path = os.path.join(workdir, f"{tag}-{kind}.tar")
             _run("skopeo", "--insecure-policy", "copy", "-q", f"oci:{layout}:{tag}", f"{kind}-archive:{path}:{ref}")

@@ -67,3 +67,30 @@ def test_volume_commands_and_errors(engine):
         assert p.returncode == 125 and "mount path must be absolute" in p.stderr, p.stderr
     finally:
         engine("volume", "rm", "-f", vol, check=False)
+
+
+def test_image_volume_gets_an_anonymous_volume(engine, ctr, image_files):
+    engine("load", "-i", image_files.withvol_oci_archive)
+    image = image_files.withvol_ref
+    a = ctr("anon")
+    p = engine("run", "--name", a, image, "sh", "-c", "cat /data/seed; echo mine > /data/new")
+    assert p.stdout == "from the image\n", p.stderr
+    mounts = engine.inspect(a)["Mounts"]
+    assert [(m["Type"], m["Destination"]) for m in mounts] == [("volume", "/data")]
+    name = mounts[0]["Name"]
+    assert len(name) == 64 and name in engine("volume", "ls", "-q").stdout.split()
+    assert open(os.path.join(mounts[0]["Source"], "new")).read() == "mine\n"
+    engine("rm", a)                                    # without -v the volume stays (dangling), like docker
+    assert name in engine("volume", "ls", "-q").stdout.split()
+    engine("volume", "rm", name)
+    b = ctr("anonv")
+    engine("create", "--name", b, image, "true")
+    name = engine.inspect(b)["Mounts"][0]["Name"]
+    engine("rm", "-v", b)                               # -v removes it with the container
+    assert name not in engine("volume", "ls", "-q").stdout.split()
+    before = set(engine("volume", "ls", "-q").stdout.split())
+    engine("run", "--rm", image, "true")                # --rm too
+    assert set(engine("volume", "ls", "-q").stdout.split()) == before
+    c = ctr("anonb")                                    # a user mount on the path: no anonymous volume
+    engine("run", "--name", c, "--tmpfs", "/data", image, "true")
+    assert [m["Type"] for m in engine.inspect(c)["Mounts"]] == ["tmpfs"]
