@@ -2,8 +2,8 @@
 pair per container, its inner end renamed ``eth0`` in the container's namespace with an address from a small
 IPAM file and a default route through the bridge.
 
-Containers reach each other and the namespace pyctr runs in (and published ports: shim/ports.py); there is no
-outbound NAT. The veth pair is set up by the monitor between the runtime's ``create`` and ``start``
+Containers reach each other and the namespace pyctr runs in (and published ports: shim/ports.py); their outbound
+traffic is masqueraded (IPv4 forwarding and three iptables rules, docker's). The veth pair is set up by the monitor between the runtime's ``create`` and ``start``
 (the namespace exists, the process has not started) with iproute2, the way CNI's bridge plugin drives the
 kernel; it disappears with the container's network namespace. The address is released when the monitor
 finishes.
@@ -80,7 +80,7 @@ class IPAM:
 
 
 def ensure_bridge() -> None:
-    """The bridge with the gateway address, up (made once per network namespace)."""
+    """The bridge with the gateway address, up, and outbound NAT (made once per network namespace)."""
     if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
         with contextlib.suppress(EngineError):  # a concurrent start made it first
             _ip("link", "add", BRIDGE, "type", "bridge")
@@ -88,6 +88,27 @@ def ensure_bridge() -> None:
     if f" {GATEWAY}/" not in addrs:
         _ip("addr", "add", f"{GATEWAY}/{SUBNET.prefixlen}", "dev", BRIDGE)
     _ip("link", "set", BRIDGE, "up")
+    ensure_nat()
+
+
+# (table, chain, rule): what docker's bridge driver adds for outbound traffic, minus its own chains
+NAT_RULES = (
+    ("nat", "POSTROUTING", ["-s", str(SUBNET), "!", "-o", BRIDGE, "-j", "MASQUERADE"]),
+    ("filter", "FORWARD", ["-i", BRIDGE, "-j", "ACCEPT"]),
+    ("filter", "FORWARD", ["-o", BRIDGE, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]),
+)
+
+
+def ensure_nat() -> None:
+    """Outbound traffic of the bridge's containers leaves masqueraded: IPv4 forwarding on, and the rules
+    above once each (``iptables -C`` first). Without iptables the containers still reach each other."""
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write("1")
+    for table, chain, rule in NAT_RULES:
+        if subprocess.run(["iptables", "-w", "-t", table, "-C", chain, *rule], capture_output=True).returncode:
+            p = subprocess.run(["iptables", "-w", "-t", table, "-A", chain, *rule], capture_output=True, text=True)
+            if p.returncode:
+                raise EngineError(f"bridge network: iptables -t {table} -A {chain}: {p.stderr.strip()}", 125)
 
 
 def attach(cid: str, pid: int, ip: str) -> dict:

@@ -93,3 +93,28 @@ def test_published_port_reaches_the_container(engine, ctr, netns):
     assert p.returncode == 125 and "port is already allocated" in p.stderr, p.stderr
     p = _in(engine, netns, "run", "--rm", "-p", "18081:80", "busybox", "true", check=False)
     assert p.returncode == 125 and "needs --network bridge" in p.stderr
+
+
+def test_outbound_traffic_is_masqueraded(engine, ctr, netns):
+    """A second namespace plays the outside world: it has no route to the bridge's subnet, so only
+    masquerading lets the container's ping come back."""
+    outside = f"{netns}-out"
+    subprocess.run(["ip", "netns", "add", outside], check=True)
+    try:
+        sh = [["ip", "-n", netns, "link", "add", "vout", "type", "veth", "peer", "name", "vin", "netns", outside],
+              ["ip", "-n", netns, "addr", "add", "10.200.0.1/24", "dev", "vout"],
+              ["ip", "-n", netns, "link", "set", "vout", "up"],
+              ["ip", "-n", outside, "addr", "add", "10.200.0.2/24", "dev", "vin"],
+              ["ip", "-n", outside, "link", "set", "vin", "up"],
+              ["ip", "-n", outside, "link", "set", "lo", "up"]]
+        for argv in sh:
+            subprocess.run(argv, check=True)
+        name = ctr("bn")
+        p = _in(engine, netns, "run", "--name", name, "--network", "bridge", "busybox", "sh", "-c",
+                "ping -c1 -W3 10.200.0.2 >/dev/null && echo outside-ok")
+        assert p.stdout == "outside-ok\n", p.stdout + p.stderr
+        rules = subprocess.run(["ip", "netns", "exec", netns, "iptables", "-t", "nat", "-S", "POSTROUTING"],
+                               capture_output=True, text=True).stdout
+        assert "-s 172.29.0.0/16 ! -o pyctr0 -j MASQUERADE" in rules, rules
+    finally:
+        subprocess.run(["ip", "netns", "del", outside], check=False)
