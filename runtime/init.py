@@ -226,10 +226,23 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         os.close(fd)
     ns_fds.clear()
     flags = pl.ns_new & (L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWNET)
+    devices = None
+    if pl.net_devices:  # seen from the runtime's network namespace, moved once ours exists
+        from . import netdev
+        try:
+            devices = netdev.capture(pl.net_devices)
+        except netdev.NetDevError as e:
+            raise InitError(str(e)) from None
     if flags:
         L.unshare(flags)
     if flags & L.CLONE_NEWNET:
         L.link_up("lo")
+    if devices is not None:
+        try:
+            netdev.install(devices)
+        except (netdev.NetDevError, OSError) as e:
+            raise InitError(str(e) if isinstance(e, netdev.NetDevError) else
+                            f"linux.netDevices: {(e.strerror or str(e)).lower()}") from None
     if pl.new_keyring:
         try:  # a private session keyring: the host's keys are not shared with the container
             L.join_session_keyring(pl.id)

@@ -54,7 +54,7 @@ class Plan:
                  "time_offsets", "mounts", "devices", "default_devices", "dev_is_bind", "masked", "readonly_paths",
                  "hostname", "domainname", "sysctl", "personality", "propagation", "no_pivot", "process",
                  "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups", "new_keyring",
-                 "mempolicy")
+                 "mempolicy", "net_devices")
 
 
 def _abs(base: str, path: str) -> str:
@@ -157,6 +157,29 @@ def memory_policy(linux: dict) -> tuple[int, bytes] | None:
     for n in nodes:
         mask |= 1 << n
     return mode, mask.to_bytes((max(nodes) // 64 + 1) * 8, "little")
+
+
+def net_devices(linux: dict, ns_new: int, ns_join: list) -> dict:
+    """linux.netDevices {host name: {"name": name in the container}}: needs a network namespace of the
+    container's own and no user namespace (moving needs CAP_NET_ADMIN over the runtime's namespace)."""
+    devs = linux.get("netDevices") or {}
+    if not devs:
+        return {}
+    if not isinstance(devs, dict):
+        raise Error("linux.netDevices: expected an object of device names")
+    if not ns_new & NS_FLAGS["network"]:
+        raise Error("linux.netDevices: needs a new network namespace (linux.namespaces)")
+    if ns_new & NS_FLAGS["user"] or any(t == "user" for t, _ in ns_join):
+        raise Error("linux.netDevices: not supported with a user namespace")
+    out = {}
+    for host, spec in devs.items():
+        new = (spec or {}).get("name") if isinstance(spec, dict) else None
+        for what, n in (("", host), (".name", new)):
+            if n is not None and (not isinstance(n, str) or not 0 < len(n) < 16 or "/" in n or n in (".", "..")
+                                  or any(c.isspace() for c in n)):
+                raise Error(f"linux.netDevices.{host}{what}: invalid network device name {n!r}")
+        out[host] = {"name": new} if new else {}
+    return out
 
 
 def _node_list(text: str) -> list[int]:
@@ -291,8 +314,7 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
             raise Error(f"linux.timeOffsets.{clock}: expected integer secs and nanosecs (0-999999999)")
     if linux.get("intelRdt"):
         raise Error("intelRdt is specified in config, but Intel RDT is not supported or enabled")
-    if linux.get("netDevices"):
-        raise Error("linux.netDevices: moving network devices into the container is not supported by pyrunc")
+    pl.net_devices = net_devices(linux, pl.ns_new, pl.ns_join)
     pl.mempolicy = memory_policy(linux)
     pl.mounts = mounts(cfg, bundle)
     pl.dev_is_bind = any(m.destination == "/dev" and m.bind for m in pl.mounts)

@@ -1,5 +1,5 @@
 """linux.memoryPolicy applied to the container process (seen in its numa_maps), the plan's parsing,
-and the clear refusals of linux.intelRdt and linux.netDevices (not supported here)."""
+and the clear refusal of linux.intelRdt (no resctrl here)."""
 import pytest
 
 from pyrunc.runtime.errors import Error
@@ -54,12 +54,8 @@ def test_memory_policy_errors_name_the_field(mp, field):
     assert str(e.value).startswith(field), e.value
 
 
-def test_intel_rdt_and_net_devices_are_refused(rt, busybox_rootfs):
+def test_intel_rdt_is_refused(rt, busybox_rootfs):
     def rdt(cfg):
         cfg["linux"]["intelRdt"] = {"closID": "x", "l3CacheSchema": "L3:0=f"}
     assert "intelRdt is specified in config, but Intel RDT is not supported or enabled" in \
         create_error(rt, busybox_rootfs, rdt)
-
-    def net(cfg):
-        cfg["linux"]["netDevices"] = {"eth9": {"name": "ctr0"}}
-    assert "linux.netDevices" in create_error(rt, busybox_rootfs, net)

@@ -19,7 +19,7 @@ def features() -> dict:
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": True}},
         "memoryPolicy": {"modes": list(plan.MPOL_MODES), "flags": list(plan.MPOL_FLAGS)},
-        "netDevices": {"enabled": False},
+        "netDevices": {"enabled": True},
     }
     annotations = {"org.opencontainers.runc.version": __version__, "org.opencontainers.runc.commit": _commit(),
                    "org.opencontainers.runc.checkpoint.enabled": "false"}
