@@ -265,7 +265,7 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
 
     root_fd = rootfs.prepare_root(pl, in_userns)
     cgroupns = bool(pl.ns_new & L.CLONE_NEWCGROUP) or any(t == "cgroup" for t, _ in pl.ns_join)
-    for m in pl.mounts:
+    def mount(m) -> None:
         try:
             if m.type == "cgroup":
                 cgroup_joined()
@@ -275,7 +275,13 @@ def _init(pl: Plan, chan, fifo_fd: int, console_sock, seccomp_prog: Seccomp, pre
         except OSError as e:
             raise InitError(f"error mounting {m.source!r} to rootfs at {m.destination!r}: "
                             f"{e.strerror or e}") from None
+
+    for i, m in enumerate(pl.mounts):
+        if i not in pl.late_mounts:
+            mount(m)
     rootfs.create_devices(root_fd, pl, in_userns)
+    for i in sorted(pl.late_mounts):  # (plan.late_cgroup_mounts: nothing after them overlaps)
+        mount(pl.mounts[i])
     rootfs.remount_readonly_tmpfs(root_fd, pl.mounts)
     if pl.hooks.get("prestart") or pl.hooks.get("createRuntime") or pl.hooks.get("createContainer"):
         cgroup_joined()  # hooks see the container in its cgroup

@@ -54,7 +54,7 @@ class Plan:
                  "time_offsets", "mounts", "devices", "default_devices", "dev_is_bind", "masked", "readonly_paths",
                  "hostname", "domainname", "sysctl", "personality", "propagation", "no_pivot", "process",
                  "seccomp", "hooks", "cgroups_path", "resources", "annotations", "setgroups", "new_keyring",
-                 "mempolicy", "net_devices")
+                 "mempolicy", "net_devices", "late_mounts")
 
 
 def _abs(base: str, path: str) -> str:
@@ -193,6 +193,20 @@ def _node_list(text: str) -> list[int]:
     return out
 
 
+def _overlap(a: str, b: str) -> bool:
+    """One destination is the other, or below it."""
+    a, b = a.rstrip("/") or "/", b.rstrip("/") or "/"
+    return a == b or a == "/" or b == "/" or b.startswith(a + "/") or a.startswith(b + "/")
+
+
+def late_cgroup_mounts(mounts: list[Mount]) -> frozenset:
+    """Indexes of the ``cgroup`` mounts the init may make after all the others and the devices: those no
+    later mount is on, above or below (so their order cannot matter). The init waits for its cgroup only
+    there, so the wait overlaps more of its own setup."""
+    return frozenset(i for i, m in enumerate(mounts) if m.type == "cgroup"
+                     and not any(_overlap(m.destination, n.destination) for n in mounts[i + 1:]))
+
+
 def devices(linux: dict) -> list[Device]:
     out = []
     for i, d in enumerate(linux.get("devices", ())):
@@ -317,6 +331,7 @@ def build(cfg: dict, bundle: str, container_id: str, no_pivot: bool = False) -> 
     pl.net_devices = net_devices(linux, pl.ns_new, pl.ns_join)
     pl.mempolicy = memory_policy(linux)
     pl.mounts = mounts(cfg, bundle)
+    pl.late_mounts = late_cgroup_mounts(pl.mounts)
     pl.dev_is_bind = any(m.destination == "/dev" and m.bind for m in pl.mounts)
     pl.default_devices = not pl.dev_is_bind
     pl.devices = devices(linux)

@@ -304,3 +304,15 @@ def test_plan_build_does_not_modify_config():
     before = copy.deepcopy(cfg)
     build(cfg)
     assert cfg == before
+
+
+def test_cgroup_mounts_wait_for_the_end_only_when_nothing_later_overlaps():
+    from pyrunc.runtime.plan import late_cgroup_mounts, mounts
+    def plan(dests):
+        return mounts({"mounts": [{"destination": d, "type": t, "source": t} for d, t in dests]}, "/b")
+    # docker's order: the cgroup mount is followed by /dev/mqueue, /dev/shm and /etc files
+    assert late_cgroup_mounts(plan([("/proc", "proc"), ("/sys", "sysfs"), ("/sys/fs/cgroup", "cgroup"),
+                                    ("/dev/mqueue", "mqueue"), ("/etc/hosts", "bind")])) == {2}
+    # something later below it, on it, or above it keeps the config order
+    for later in ("/sys/fs/cgroup/x", "/sys/fs/cgroup", "/sys", "/"):
+        assert late_cgroup_mounts(plan([("/sys/fs/cgroup", "cgroup"), (later, "tmpfs")])) == frozenset(), later
