@@ -64,6 +64,13 @@ class _Netlink:
                 out.append((rtype, payload))
 
 
+_IFINFO = "=BBHiII"  # struct ifinfomsg: family, pad, type, index, flags, change
+
+
+def _ifinfo(index: int, flags: int = 0, change: int = 0) -> bytes:
+    return struct.pack(_IFINFO, 0, 0, 0, index, flags, change)
+
+
 def _attr(kind: int, data: bytes) -> bytes:
     return struct.pack("=HH", 4 + len(data), kind) + data + b"\0" * ((4 - len(data) % 4) % 4)
 
@@ -98,8 +105,8 @@ def capture(net_devices: dict) -> Captured:
                 index = _socket.if_nametoindex(name)
             except OSError:
                 raise NetDevError(f"linux.netDevices: {name}: no such network device") from None
-            link = nl.request(_RTM_GETLINK, _NLM_F_ACK, struct.pack("=BBHiII", 0, 0, 0, index, 0, 0))
-            up = bool(link) and bool(struct.unpack_from("=BBHiII", link[0][1])[4] & _IFF_UP)
+            link = nl.request(_RTM_GETLINK, _NLM_F_ACK, _ifinfo(index))
+            up = bool(link) and bool(struct.unpack_from(_IFINFO, link[0][1])[4] & _IFF_UP)
             addrs = []
             for _t, p in dump:
                 family, prefixlen, _fl, scope, idx = struct.unpack_from("=BBBBI", p)
@@ -123,7 +130,7 @@ def install(cap: Captured) -> None:
     here = _Netlink()
     try:
         for name, new, index, up, addrs in cap.devices:
-            body = struct.pack("=BBHiII", 0, 0, 0, index, 0, 0) + _attr(_IFLA_NET_NS_FD, struct.pack("=I", ns)) \
+            body = _ifinfo(index) + _attr(_IFLA_NET_NS_FD, struct.pack("=I", ns)) \
                 + _attr(_IFLA_IFNAME, new.encode() + b"\0")
             try:
                 cap.nl.request(_RTM_NEWLINK, _NLM_F_ACK, body)
@@ -136,7 +143,7 @@ def install(cap: Captured) -> None:
                     + _attr(_IFA_ADDRESS, addr)
                 here.request(_RTM_NEWADDR, _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL, body)
             if up:
-                here.request(_RTM_NEWLINK, _NLM_F_ACK, struct.pack("=BBHiII", 0, 0, 0, idx, _IFF_UP, _IFF_UP))
+                here.request(_RTM_NEWLINK, _NLM_F_ACK, _ifinfo(idx, _IFF_UP, _IFF_UP))
     finally:
         here.close()
         cap.nl.close()

@@ -50,22 +50,21 @@ def test_init_in_a_user_namespace_is_in_every_hierarchy(rt, userns_rootfs):
     rt.run("delete", "--force", cid, check=True)
 
 
-def test_exec_process_is_in_every_hierarchy(rt, busybox_rootfs):
-    cid, _pid = _created(rt, rt.bundle(["sleep", "30"], busybox_rootfs))
+def _exec_is_in_every_hierarchy(rt, bundle: str) -> None:
+    cid, _pid = _created(rt, bundle)
     rt.run("start", cid, check=True)
     pidfile = os.path.join(rt.tmp, "exec.pid")
     rt.run("exec", "--detach", "--pid-file", pidfile, cid, "sleep", "30", check=True)
     _assert_in_container_cgroup(int(open(pidfile).read()), cid)
     rt.run("delete", "--force", cid, check=True)
+
+
+def test_exec_process_is_in_every_hierarchy(rt, busybox_rootfs):
+    _exec_is_in_every_hierarchy(rt, rt.bundle(["sleep", "30"], busybox_rootfs))
 
 
 def test_exec_in_a_user_namespace_container_is_in_every_hierarchy(rt, userns_rootfs):
-    cid, _pid = _created(rt, rt.bundle(["sleep", "30"], userns_rootfs, mutate=userns))
-    rt.run("start", cid, check=True)
-    pidfile = os.path.join(rt.tmp, "exec.pid")
-    rt.run("exec", "--detach", "--pid-file", pidfile, cid, "sleep", "30", check=True)
-    _assert_in_container_cgroup(int(open(pidfile).read()), cid)
-    rt.run("delete", "--force", cid, check=True)
+    _exec_is_in_every_hierarchy(rt, rt.bundle(["sleep", "30"], userns_rootfs, mutate=userns))
 
 
 def test_processes_forked_inside_stay_in_the_container_cgroup(rt, busybox_rootfs):
@@ -111,7 +110,7 @@ def test_exec_cgroup_flag_joins_existing_sub_cgroups(rt, busybox_rootfs):
         rt.run("exec", "-d", "--pid-file", pidfile, "--cgroup", "sub", cid, "sleep", "30", check=True)
         got = _memberships(int(open(pidfile).read()))
         assert all(p == f"/pyrunc/{cid}/sub" for p in got.values()), got
-        for args, words in ((["--cgroup", "nope"], f"cannot join /sys/fs/cgroup/"),
+        for args, words in ((["--cgroup", "nope"], "cannot join /sys/fs/cgroup/"),
                             (["--cgroup", "../x"], "../x is not a sub cgroup path"),
                             (["--cgroup", "bogus:sub"], "unknown controller bogus in SubCgroupPaths"),
                             (["--cgroup", "memory:sub", "--cgroup", "sub"], "missing <controller>: prefix")):

@@ -128,10 +128,7 @@ def parse_bind(spec: str, volumes_dir: str | None = None) -> dict:
         raise EngineError(f"invalid volume specification: '{spec}'", 125)
     src, dst = parts[0], parts[1]
     if volumes.is_named(src):
-        if not volumes.NAME.fullmatch(src):
-            raise EngineError(f'"{src}" includes invalid characters for a local volume name, only '
-                              '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
-                              "use absolute path", 125)
+        volumes.check_name(src)
         if volumes_dir is not None:
             src = volumes.mountpoint_in(volumes_dir, src)
     elif not src.startswith("/"):

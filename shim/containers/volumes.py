@@ -25,6 +25,13 @@ def mountpoint_in(volumes_dir: str, name: str) -> str:
     return os.path.join(volumes_dir, name, "_data")
 
 
+def check_name(name: str, prefix: str = "") -> None:
+    if not NAME.fullmatch(name):
+        raise EngineError(f'{prefix}"{name}" includes invalid characters for a local volume name, only '
+                          '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
+                          "use absolute path", 125)
+
+
 def is_named(source: str) -> bool:
     """``-v`` sources that are not host paths name a volume (docker)."""
     return not source.startswith(("/", "."))
@@ -36,10 +43,7 @@ class VolumeStore:
         self.dir = os.path.join(ctx.root, "volumes")
 
     def _path(self, name: str) -> str:
-        if not NAME.fullmatch(name):
-            raise EngineError(f'create {name}: "{name}" includes invalid characters for a local volume name, only '
-                              '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
-                              "use absolute path", 125)
+        check_name(name, prefix=f"create {name}: ")
         return os.path.join(self.dir, name)
 
     def mountpoint(self, name: str) -> str:
